@@ -1,0 +1,3 @@
+//! Dockerfile parser and image builder.
+//!
+//! Not yet implemented: filled by a later issue.

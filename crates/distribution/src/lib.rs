@@ -1,0 +1,3 @@
+//! Registry client and server (OCI distribution spec).
+//!
+//! Not yet implemented: filled by a later issue.

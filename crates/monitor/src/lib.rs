@@ -1,0 +1,3 @@
+//! TODO
+//!
+//! Not yet implemented: filled by a later issue.

@@ -1,0 +1,3 @@
+//! Container networks: bridge, IPAM, NAT, DNS, macvlan, ipvlan.
+//!
+//! Not yet implemented: filled by a later issue.

@@ -1,0 +1,3 @@
+//! Volumes: bind, anonymous, named, tmpfs.
+//!
+//! Not yet implemented: filled by a later issue.

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 require_root
-ensure_apt_packages $BERTH_APT_PACKAGES docker.io hyperfine crun
+ensure_apt_packages $BERTH_APT_PACKAGES docker.io hyperfine crun bc jq
 ensure_cargo
 runs=${1:-30}
 n=${BENCH_CONTAINERS:-50}

@@ -1,1 +1,369 @@
-fn main() {}
+//! `berth-runtime`: a runc-compatible OCI runtime command line over the `runtime` crate.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use runtime::container::{self, CreateOptions, ExecOptions};
+use runtime::oci_spec::runtime::{Process, Spec, UserBuilder};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "berth-runtime", version, about = "berth's OCI runtime (runc-compatible CLI)")]
+struct Cli {
+    /// Directory for container state.
+    #[arg(long, global = true, default_value = "/run/berth-runtime")]
+    root: PathBuf,
+    /// Also write errors to this file.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Format of --log lines.
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    log_format: String,
+    /// systemd cgroup driver (not supported).
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Accepted for compatibility.
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct CreateArgs {
+    /// Bundle directory.
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket receiving the pty master.
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// File to write the init pid to.
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Pass N extra fds (from 3).
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    /// Accepted for compatibility (no session keyring is created).
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+    /// Container id.
+    id: String,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a container (init waits for `start`).
+    Create(CreateArgs),
+    /// Start a created container.
+    Start { id: String },
+    /// Print the OCI state of a container.
+    State { id: String },
+    /// Send a signal to a container.
+    Kill {
+        /// Signal every process of the container.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        /// Signal name or number (default SIGTERM).
+        signal: Option<String>,
+    },
+    /// Delete a container.
+    Delete {
+        /// Kill a running container first.
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Create, start and wait for a container.
+    Run {
+        #[command(flatten)]
+        c: CreateArgs,
+        /// Return once started.
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container after it exits.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Run a process in a running container.
+    Exec {
+        /// process.json to run.
+        #[arg(short, long)]
+        process: Option<PathBuf>,
+        /// Working directory.
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// Extra environment (KEY=VALUE).
+        #[arg(short, long)]
+        env: Vec<String>,
+        /// uid[:gid]
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Additional gids.
+        #[arg(short = 'g', long = "additional-gids")]
+        additional_gids: Vec<u32>,
+        /// Allocate a pty.
+        #[arg(short, long)]
+        tty: bool,
+        /// Unix socket receiving the pty master.
+        #[arg(long = "console-socket")]
+        console_socket: Option<PathBuf>,
+        /// File to write the pid to.
+        #[arg(long = "pid-file")]
+        pid_file: Option<PathBuf>,
+        /// Return once started.
+        #[arg(short, long)]
+        detach: bool,
+        /// Set no_new_privs.
+        #[arg(long = "no-new-privs")]
+        no_new_privs: bool,
+        /// Pass N extra fds (from 3).
+        #[arg(long = "preserve-fds", default_value_t = 0)]
+        preserve_fds: u32,
+        id: String,
+        /// Command and arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List containers.
+    List {
+        /// table or json.
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Only ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List a container's processes.
+    Ps {
+        /// table or json.
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+    },
+    /// Freeze a container.
+    Pause { id: String },
+    /// Thaw a container.
+    Resume { id: String },
+    /// Print the runtime's features (JSON).
+    Features,
+    /// Write a default config.json.
+    Spec {
+        /// Bundle directory.
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+}
+
+fn create_opts(c: &CreateArgs) -> CreateOptions {
+    CreateOptions {
+        bundle: c.bundle.clone(),
+        console_socket: c.console_socket.clone(),
+        pid_file: c.pid_file.clone(),
+        preserve_fds: c.preserve_fds,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn exec_process(
+    cli: &Cli,
+    id: &str,
+    process: &Option<PathBuf>,
+    cwd: &Option<PathBuf>,
+    env: &[String],
+    user: &Option<String>,
+    gids: &[u32],
+    tty: bool,
+    nnp: bool,
+    args: &[String],
+) -> Result<Process> {
+    if let Some(p) = process {
+        let data = std::fs::read(p).with_context(|| format!("read {}", p.display()))?;
+        return serde_json::from_slice(&data).with_context(|| format!("parse {}", p.display()));
+    }
+    if args.is_empty() {
+        bail!("exec: no command given");
+    }
+    let spec = container::config(&cli.root, id)?;
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(args.to_vec()));
+    p.set_terminal(Some(tty));
+    p.set_console_size(None);
+    if let Some(c) = cwd {
+        p.set_cwd(c.clone());
+    }
+    let mut e = p.env().clone().unwrap_or_default();
+    for kv in env {
+        let key = kv.split('=').next().unwrap_or_default();
+        e.retain(|x| x.split('=').next() != Some(key));
+        e.push(kv.clone());
+    }
+    p.set_env(Some(e));
+    if let Some(u) = user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((a, b)) => (a, Some(b)),
+            None => (u.as_str(), None),
+        };
+        let uid: u32 = uid.parse().map_err(|_| anyhow!("unsupported: --user {u} (numeric uid[:gid] only)"))?;
+        let gid: u32 = match gid {
+            Some(g) => g.parse().map_err(|_| anyhow!("unsupported: --user {u} (numeric uid[:gid] only)"))?,
+            None => 0,
+        };
+        p.set_user(UserBuilder::default().uid(uid).gid(gid).additional_gids(gids.to_vec()).build()?);
+    } else if !gids.is_empty() {
+        let mut u2 = p.user().clone();
+        u2.set_additional_gids(Some(gids.to_vec()));
+        p.set_user(u2);
+    }
+    if nnp {
+        p.set_no_new_privileges(Some(true));
+    }
+    Ok(p)
+}
+
+fn run(cli: &Cli) -> Result<i32> {
+    if cli.systemd_cgroup {
+        bail!("unsupported: --systemd-cgroup (berth-runtime manages cgroupfs paths only)");
+    }
+    let root = &cli.root;
+    match &cli.cmd {
+        Cmd::Create(c) => {
+            container::create(root, &c.id, &create_opts(c))?;
+        }
+        Cmd::Start { id } => container::start(root, id)?,
+        Cmd::State { id } => {
+            let s = container::state(root, id)?;
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        }
+        Cmd::Kill { all, id, signal } => {
+            let sig = match signal {
+                Some(s) => runtime::util::parse_signal(s).ok_or_else(|| anyhow!("invalid signal {s:?}"))?,
+                None => libc::SIGTERM,
+            };
+            container::kill(root, id, sig, *all)?;
+        }
+        Cmd::Delete { force, id } => container::delete(root, id, *force)?,
+        Cmd::Run { c, detach, keep } => return Ok(container::run(root, &c.id, &create_opts(c), *detach, *keep)?),
+        Cmd::Exec { process, cwd, env, user, additional_gids, tty, console_socket, pid_file, detach, no_new_privs, preserve_fds, id, args } => {
+            let p = exec_process(cli, id, process, cwd, env, user, additional_gids, *tty, *no_new_privs, args)?;
+            let o = ExecOptions {
+                process: p,
+                console_socket: console_socket.clone(),
+                pid_file: pid_file.clone(),
+                detach: *detach,
+                preserve_fds: *preserve_fds,
+            };
+            return Ok(container::exec(root, id, &o)?);
+        }
+        Cmd::List { format, quiet } => {
+            let l = container::list(root)?;
+            let mut out = std::io::stdout().lock();
+            if *quiet {
+                for s in &l {
+                    writeln!(out, "{}", s.id)?;
+                }
+            } else if format == "json" {
+                writeln!(out, "{}", serde_json::to_string(&l)?)?;
+            } else {
+                writeln!(out, "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED")?;
+                for s in &l {
+                    writeln!(out, "{:<20} {:<8} {:<10} {:<40} {:<32} root", s.id, s.pid, s.status, s.bundle.display(), s.created)?;
+                }
+            }
+        }
+        Cmd::Ps { format, id } => {
+            let pids = container::pids(root, id)?;
+            if format == "json" {
+                println!("{}", serde_json::to_string(&pids)?);
+            } else {
+                println!("PID");
+                for p in pids {
+                    println!("{p}");
+                }
+            }
+        }
+        Cmd::Pause { id } => container::pause(root, id)?,
+        Cmd::Resume { id } => container::resume(root, id)?,
+        Cmd::Features => {
+            let f = serde_json::json!({
+                "ociVersionMin": "1.0.0",
+                "ociVersionMax": "1.2.0",
+                "hooks": [],
+                "mountOptions": ["ro","rw","nosuid","suid","nodev","dev","noexec","exec","bind","rbind",
+                    "private","rprivate","shared","rshared","slave","rslave","unbindable","runbindable",
+                    "noatime","atime","nodiratime","diratime","relatime","strictatime","sync","async"],
+                "linux": {
+                    "namespaces": ["cgroup","ipc","mount","network","pid","uts"],
+                    "capabilities": caps_names(),
+                    "cgroup": {"v1": true, "v2": true, "systemd": false},
+                    "seccomp": {"enabled": false},
+                    "apparmor": {"enabled": false},
+                    "selinux": {"enabled": false}
+                }
+            });
+            println!("{}", serde_json::to_string_pretty(&f)?);
+        }
+        Cmd::Spec { bundle } => {
+            let p = bundle.join("config.json");
+            if p.exists() {
+                bail!("file {} exists; remove it first", p.display());
+            }
+            let mut s = Spec::default();
+            if let Some(mut pr) = s.process().clone() {
+                pr.set_terminal(Some(true));
+                s.set_process(Some(pr));
+            }
+            s.save(&p).map_err(|e| anyhow!("write {}: {e}", p.display()))?;
+        }
+    }
+    Ok(0)
+}
+
+fn caps_names() -> Vec<String> {
+    let mut v: Vec<String> = runtime_caps();
+    v.sort();
+    v
+}
+
+fn runtime_caps() -> Vec<String> {
+    (0..=40).filter_map(cap_name).collect()
+}
+
+fn cap_name(i: u8) -> Option<String> {
+    const N: [&str; 41] = [
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+        "CHECKPOINT_RESTORE",
+    ];
+    N.get(i as usize).map(|n| format!("CAP_{n}"))
+}
+
+fn log_error(cli: &Cli, msg: &str) {
+    eprintln!("berth-runtime: {msg}");
+    if let Some(path) = &cli.log {
+        let line = if cli.log_format == "json" {
+            serde_json::json!({"level": "error", "msg": msg, "time": runtime::util::now_rfc3339()}).to_string()
+        } else {
+            format!("time=\"{}\" level=error msg={:?}", runtime::util::now_rfc3339(), msg)
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            log_error(&cli, &msg);
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -47,6 +47,20 @@ pub enum Command {
     Import(ImportArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Show the berth version information
     Version,
     /// Display system-wide information
@@ -92,6 +106,57 @@ pub struct ContainerOpts {
     /// Connect a container to a network
     #[arg(long = "network", alias = "net", value_name = "network")]
     pub network: Option<String>,
+    /// Bind mount a volume (SRC:DST[:OPTS], or DST for an anonymous volume)
+    #[arg(short = 'v', long = "volume", value_name = "list")]
+    pub volume: Vec<String>,
+    /// Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/PROTO])
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
+    /// Restart policy to apply when a container exits (no, always, unless-stopped, on-failure[:N])
+    #[arg(long, value_name = "string")]
+    pub restart: Option<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add", value_name = "list")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop", value_name = "list")]
+    pub cap_drop: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long, value_name = "list")]
+    pub dns: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long, value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size", value_name = "bytes")]
+    pub shm_size: Option<String>,
+    /// Ulimit options (name=soft[:hard])
+    #[arg(long, value_name = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Security options
+    #[arg(long = "security-opt", value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout", value_name = "int")]
+    pub stop_timeout: Option<i64>,
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -109,8 +174,7 @@ pub struct ContainerOpts {
         value_name = "IMAGE [COMMAND] [ARG...]",
         required = true,
         num_args = 1..,
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        trailing_var_arg = true
     )]
     pub args: Vec<String>,
 }
@@ -162,6 +226,23 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Filter output based on conditions provided (key=value)
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a Go template subset ("table ..." for a table)
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+    /// Show n last created containers (includes all states)
+    #[arg(
+        short = 'n',
+        long = "last",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub last: Option<i64>,
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long)]
+    pub latest: bool,
 }
 
 /// `berth logs`.
@@ -176,6 +257,12 @@ pub struct LogsArgs {
     /// Show timestamps
     #[arg(short = 't', long)]
     pub timestamps: bool,
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m")
+    #[arg(long, value_name = "string")]
+    pub since: Option<String>,
+    /// Show logs before a timestamp or relative time
+    #[arg(long, value_name = "string")]
+    pub until: Option<String>,
     /// Container.
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -210,8 +297,7 @@ pub struct ExecArgs {
         value_name = "CONTAINER COMMAND [ARG...]",
         required = true,
         num_args = 2..,
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        trailing_var_arg = true
     )]
     pub args: Vec<String>,
 }
@@ -289,6 +375,12 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Filter output based on conditions provided (key=value)
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a Go template subset ("table ..." for a table)
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
     /// Only images matching REPOSITORY[:TAG]
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: Option<String>,
@@ -332,4 +424,45 @@ pub struct TagArgs {
     pub source: String,
     /// TARGET_IMAGE[:TAG]
     pub target: String,
+}
+
+/// `berth rename`.
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    /// CONTAINER
+    pub container: String,
+    /// NEW_NAME
+    pub new_name: String,
+}
+
+/// `berth top`.
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// CONTAINER
+    pub container: String,
+    /// [ps OPTIONS]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+/// `berth port`.
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// CONTAINER
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub port: Option<String>,
+}
+
+/// `berth attach`.
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, value_name = "bool")]
+    pub sig_proxy: bool,
+    /// CONTAINER
+    pub container: String,
 }

@@ -174,11 +174,6 @@ impl Client {
         })
     }
 
-    /// The daemon address as given.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
     async fn connect(&self) -> Result<UnixStream> {
         UnixStream::connect(&self.socket).await.map_err(|_| {
             anyhow::Error::new(ConnectError {
@@ -228,7 +223,10 @@ impl Client {
             .method(method)
             .uri(path)
             .header("host", HOST_HEADER)
-            .header("user-agent", concat!("berth-cli/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "user-agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
@@ -266,7 +264,9 @@ impl Client {
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Bytes> {
         let (body, ct) = match body {
             Some(v) => (
-                Some(ReqBody::Full(Full::new(Bytes::from(serde_json::to_vec(v)?)))),
+                Some(ReqBody::Full(Full::new(Bytes::from(serde_json::to_vec(
+                    v,
+                )?)))),
                 Some("application/json"),
             ),
             None => (None, None),

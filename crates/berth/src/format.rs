@@ -95,6 +95,76 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out
 }
 
+/// A unix timestamp as Go prints a UTC `time.Time`: "2026-11-30 01:09:14 +0000 UTC".
+pub fn utc_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} +0000 UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Renders rows with a user `--format`: `table ...` gets a header row and tabwriter
+/// alignment; otherwise one rendered line per row. `\t`/`\n` escapes are expanded.
+pub fn render_rows(
+    format: &str,
+    headers: &serde_json::Value,
+    rows: &[serde_json::Value],
+) -> anyhow::Result<String> {
+    let expanded = format.replace("\\t", "\t").replace("\\n", "\n");
+    if let Some(rest) = expanded.strip_prefix("table") {
+        let tmpl = rest.trim_start_matches(' ');
+        let mut lines = vec![crate::template::render(tmpl, headers)?];
+        for r in rows {
+            lines.push(crate::template::render(tmpl, r)?);
+        }
+        let cells: Vec<Vec<String>> = lines
+            .iter()
+            .map(|l| l.split('\t').map(String::from).collect())
+            .collect();
+        return Ok(table(&cells));
+    }
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&crate::template::render(&expanded, r)?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Turns `-f key=value` flags into docker's `filters` JSON (map form), URL-encoded.
+pub fn filters_query(filters: &[String]) -> Option<String> {
+    if filters.is_empty() {
+        return None;
+    }
+    let mut map = serde_json::Map::new();
+    for f in filters {
+        let (k, v) = f.split_once('=').unwrap_or((f.as_str(), ""));
+        let entry = map
+            .entry(k.trim().to_lowercase())
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(obj) = entry.as_object_mut() {
+            obj.insert(v.to_string(), serde_json::Value::Bool(true));
+        }
+    }
+    Some(crate::client::enc(
+        &serde_json::Value::Object(map).to_string(),
+    ))
+}
+
 /// Go's `strconv.Quote` for the common cases.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::from("\"");
@@ -115,12 +185,17 @@ pub fn go_quote(s: &str) -> String {
 
 /// Renders rows like Go's tabwriter(minwidth 10, padding 3) used by docker's tables.
 pub fn table(rows: &[Vec<String>]) -> String {
+    table_min(rows, 10)
+}
+
+/// Like [`table`] with another minimum column width (`top` uses 20).
+pub fn table_min(rows: &[Vec<String>], min_width: usize) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             if i + 1 < row.len() {
-                widths[i] = widths[i].max((cell.chars().count() + 3).max(10));
+                widths[i] = widths[i].max((cell.chars().count() + 3).max(min_width));
             }
         }
     }
@@ -203,6 +278,35 @@ mod tests {
             t,
             "CONTAINER ID   IMAGE     NAMES\n0123456789ab   busybox   x\n"
         );
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(utc_time(1_700_000_000), "2023-11-14 22:13:20 +0000 UTC");
+    }
+
+    #[test]
+    fn custom_formats() {
+        let h = serde_json::json!({"ID": "CONTAINER ID", "Names": "NAMES"});
+        let rows = vec![serde_json::json!({"ID": "abc", "Names": "n1"})];
+        assert_eq!(
+            render_rows("{{.ID}} {{.Names}}", &h, &rows).unwrap(),
+            "abc n1\n"
+        );
+        assert_eq!(
+            render_rows("table {{.ID}}\\t{{.Names}}", &h, &rows).unwrap(),
+            "CONTAINER ID   NAMES\nabc            n1\n"
+        );
+    }
+
+    #[test]
+    fn filters_json() {
+        assert_eq!(
+            filters_query(&["name=x".into()]).unwrap(),
+            crate::client::enc(r#"{"name":{"x":true}}"#)
+        );
+        assert!(filters_query(&[]).is_none());
     }
 
     #[test]

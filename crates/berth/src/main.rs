@@ -1,1 +1,135 @@
-fn main() {}
+//! `berth`: the docker-compatible command line client of berthd.
+
+mod cli;
+mod client;
+mod cmd;
+mod format;
+mod stream;
+mod template;
+mod term;
+
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::client::{resolve_host, Client, ConnectError};
+use crate::cmd::container::RunError;
+
+/// Ends the process with this status after the message (if any) was printed.
+#[derive(Debug)]
+pub struct Exit(pub i32);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+async fn dispatch(client: Arc<Client>, command: Command) -> anyhow::Result<i32> {
+    use cmd::*;
+    match command {
+        Command::Run(a) => container::run_cmd(client, a).await,
+        Command::Create(a) => container::create_cmd(&client, a).await,
+        Command::Start(a) => container::start_cmd(client, a).await,
+        Command::Ps(a) => ps::ps(&client, a).await,
+        Command::Logs(a) => logs::logs(&client, a).await,
+        Command::Exec(a) => exec::exec(client, a).await,
+        Command::Stop(a) => manage::stop(&client, a).await,
+        Command::Kill(a) => manage::kill(&client, a).await,
+        Command::Rm(a) => manage::rm(&client, a).await,
+        Command::Wait(a) => manage::wait(&client, a).await,
+        Command::Inspect(a) => inspect::inspect(&client, a).await,
+        Command::Images(a) => images::images(&client, a).await,
+        Command::Rmi(a) => images::rmi(&client, a).await,
+        Command::Import(a) => images::import(&client, a).await,
+        Command::Tag(a) => images::tag(&client, a).await,
+        Command::Restart(a) => extra::restart(&client, a).await,
+        Command::Pause(a) => extra::pause(&client, a, "pause").await,
+        Command::Unpause(a) => extra::pause(&client, a, "unpause").await,
+        Command::Rename(a) => extra::rename(&client, a).await,
+        Command::Top(a) => extra::top(&client, a).await,
+        Command::Port(a) => extra::port(&client, a).await,
+        Command::Attach(a) => extra::attach(client, a).await,
+        Command::Version => system::version(&client).await,
+        Command::Info => system::info(&client).await,
+    }
+}
+
+/// Prints an error the way docker does and returns the exit status.
+fn report(err: anyhow::Error, verb: &str) -> i32 {
+    if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
+        return *code;
+    }
+    if let Some(r) = err.downcast_ref::<RunError>() {
+        eprintln!("berth: {}", r.error);
+        eprintln!();
+        eprintln!("Run 'berth {verb} --help' for more information");
+        return r.code;
+    }
+    if err.downcast_ref::<ConnectError>().is_some() {
+        eprintln!("{err}");
+        return 1;
+    }
+    if err.downcast_ref::<client::DaemonError>().is_some() {
+        eprintln!("{err}");
+    } else {
+        eprintln!("Error: {err:#}");
+    }
+    1
+}
+
+fn main() {
+    // Like Go programs: die quietly on a closed stdout (`berth ps | head -1`).
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            // Like docker: help is 0, a missing argument 1, a bad flag or value 125.
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::MissingRequiredArgument
+                | ErrorKind::TooFewValues
+                | ErrorKind::MissingSubcommand
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 1,
+                _ => 125,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let verb = match &cli.command {
+        Command::Run(_) => "run",
+        Command::Create(_) => "create",
+        _ => "",
+    };
+    let host = resolve_host(cli.host.as_deref());
+    let code = match Client::new(&host) {
+        Err(e) => {
+            eprintln!("{e}");
+            125
+        }
+        Ok(client) => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("berth: cannot start the async runtime: {e}");
+                    std::process::exit(125);
+                }
+            };
+            match rt.block_on(dispatch(Arc::new(client), cli.command)) {
+                Ok(code) => code,
+                Err(e) => report(e, verb),
+            }
+        }
+    };
+    // Exit at once: a thread may still be blocked reading stdin.
+    std::process::exit(code);
+}

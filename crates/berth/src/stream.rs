@@ -86,26 +86,78 @@ pub fn stdin_channel() -> mpsc::Receiver<Option<Bytes>> {
     rx
 }
 
+/// Docker's default detach sequence: ctrl-p, ctrl-q.
+const DETACH: [u8; 2] = [0x10, 0x11];
+
+/// Watches keyboard input for the detach sequence (ctrl-p ctrl-q), holding back a
+/// trailing ctrl-p until the next byte shows whether it starts the sequence.
+#[derive(Default)]
+pub struct EscapeProxy {
+    held: bool,
+}
+
+impl EscapeProxy {
+    /// Filters one chunk: returns the bytes to forward and whether to detach.
+    pub fn filter(&mut self, chunk: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(chunk.len() + 1);
+        for &b in chunk {
+            if self.held {
+                self.held = false;
+                if b == DETACH[1] {
+                    return (out, true);
+                }
+                out.push(DETACH[0]);
+            }
+            if b == DETACH[0] {
+                self.held = true;
+            } else {
+                out.push(b);
+            }
+        }
+        (out, false)
+    }
+}
+
+/// How an attached session ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The output stream ended (the process exited or closed its outputs).
+    Eof,
+    /// The user typed the detach sequence.
+    Detached,
+}
+
 /// Copies a hijacked connection's output to stdout/stderr (demuxed unless `tty`), and
 /// local stdin into it when `stdin` is set (half-closing at EOF). Returns when the
-/// output ends.
-pub async fn pump(conn: Hijacked, tty: bool, stdin: bool) -> Result<()> {
+/// output ends, or when the user detaches (ctrl-p ctrl-q typed on a terminal).
+pub async fn pump(conn: Hijacked, tty: bool, stdin: bool) -> Result<Ended> {
     let (mut rd, mut wr) = conn.stream.into_split();
+    let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
     let input = if stdin {
         let mut rx = stdin_channel();
+        let mut proxy = crate::term::is_tty(0).then(EscapeProxy::default);
         Some(tokio::spawn(async move {
             while let Some(Some(chunk)) = rx.recv().await {
-                if wr.write_all(&chunk).await.is_err() {
+                let (data, detach) = match proxy.as_mut() {
+                    Some(p) => p.filter(&chunk),
+                    None => (chunk.to_vec(), false),
+                };
+                if !data.is_empty() && wr.write_all(&data).await.is_err() {
                     return None;
+                }
+                if detach {
+                    let _ = detach_tx.send(());
+                    return Some(wr);
                 }
             }
             let _ = wr.shutdown().await;
             Some(wr)
         }))
     } else {
+        // Keep the write half open (not shut down) while no stdin is attached.
+        drop(detach_tx);
         None
     };
-    // Keep the write half alive (not shut down) while no stdin is attached.
     let mut demux = Demuxer::default();
     let mut write = |data: &[u8]| {
         if tty {
@@ -118,21 +170,37 @@ pub async fn pump(conn: Hijacked, tty: bool, stdin: bool) -> Result<()> {
         write(&conn.leftover);
     }
     let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => write(&buf[..n]),
+    let mut detach_open = stdin;
+    let ended = loop {
+        tokio::select! {
+            r = rd.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break Ended::Eof,
+                Ok(n) => write(&buf[..n]),
+            },
+            d = &mut detach_rx, if detach_open => match d {
+                Ok(()) => break Ended::Detached,
+                Err(_) => detach_open = false,
+            },
         }
-    }
+    };
     if let Some(task) = input {
         task.abort();
     }
-    Ok(())
+    Ok(ended)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_proxy_detaches() {
+        let mut p = EscapeProxy::default();
+        assert_eq!(p.filter(b"ab"), (b"ab".to_vec(), false));
+        assert_eq!(p.filter(b"zz"), (Vec::new(), true));
+        let mut p = EscapeProxy::default();
+        assert_eq!(p.filter(b"x"), (b"x".to_vec(), false));
+    }
 
     #[test]
     fn demuxes_split_frames() {
@@ -144,7 +212,9 @@ mod tests {
         let mut got = Vec::new();
         let mut d = Demuxer::default();
         for b in &frames {
-            d.feed(std::slice::from_ref(b), &mut |t, p| got.push((t, p.to_vec())));
+            d.feed(std::slice::from_ref(b), &mut |t, p| {
+                got.push((t, p.to_vec()))
+            });
         }
         assert_eq!(
             got,

@@ -207,9 +207,7 @@ fn eval_command(tokens: &[Tok], data: &Value, piped: Option<Value>) -> Result<Va
             }
             cur
         }
-        "println" => Value::String(
-            args.iter().map(to_text).collect::<Vec<_>>().join(" ") + "\n",
-        ),
+        "println" => Value::String(args.iter().map(to_text).collect::<Vec<_>>().join(" ") + "\n"),
         "print" => Value::String(args.iter().map(to_text).collect::<Vec<_>>().concat()),
         other => bail!("template: function {other:?} not defined"),
     })

@@ -45,8 +45,6 @@ impl RawMode {
         let saved = termios::tcgetattr(fd).ok()?;
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
-        // Keep output post-processing so that our own messages stay readable.
-        raw.output_flags |= termios::OutputFlags::OPOST;
         termios::tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
         Some(RawMode { saved })
     }

@@ -1,3 +1,24 @@
-//! TODO
-//!
-//! Not yet implemented: filled by a later issue.
+//! berth's daemon core: container records (redb), lifecycle, monitors, exec, logs and exit
+//! watching. The `api` crate serves it over the Docker Engine API.
+
+pub mod engine;
+pub mod error;
+pub mod exec;
+pub mod files;
+pub mod images;
+pub mod lifecycle;
+pub mod logs;
+pub mod names;
+pub mod paths;
+mod pidfd;
+pub mod signal;
+pub mod spec;
+pub mod store;
+pub mod types;
+pub mod user;
+
+pub use engine::{Engine, EngineConfig};
+pub use error::{EngineError, Result};
+pub use lifecycle::{WaitCondition, WaitHandle};
+pub use logs::LogOptions;
+pub use types::{Container, CreateRequest, ExecConfig, ExecInspect, Status};

@@ -19,13 +19,14 @@ pub fn open(pid: i32) -> Option<OwnedFd> {
 
 /// Wait until the process behind `fd` has exited (the pidfd becomes readable).
 pub async fn wait(fd: OwnedFd) {
-    match AsyncFd::new(fd) {
+    // SAFETY: we own `fd` and hand it over; nothing else closes it while registered.
+    match unsafe { AsyncFd::register(fd) } {
         Ok(afd) => {
             if let Ok(mut guard) = afd.readable().await {
                 guard.retain_ready();
             }
         }
-        Err(e) => tracing::warn!("pidfd registration failed: {e}"),
+        Err(e) => tracing::warn!("pidfd registration failed: {}", e.into_parts().1),
     }
 }
 

@@ -91,7 +91,10 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        RootFs { kind: "layers".to_string(), diff_ids: Vec::new() }
+        RootFs {
+            kind: "layers".to_string(),
+            diff_ids: Vec::new(),
+        }
     }
 }
 

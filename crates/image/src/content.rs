@@ -80,12 +80,17 @@ impl ContentStore {
     /// Stores `data`; checks it against `expected` when given. Returns its digest.
     pub fn write_bytes(&self, data: &[u8], expected: Option<&Digest>) -> Result<Digest> {
         let mut w = self.writer()?;
-        w.write_all(data).map_err(|e| ImageError::io("write", &w.path, e))?;
+        w.write_all(data)
+            .map_err(|e| ImageError::io("write", &w.path, e))?;
         Ok(w.commit(expected)?.0)
     }
 
     /// Streams `reader` into the store; checks against `expected` when given.
-    pub fn write_from(&self, reader: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+    pub fn write_from(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64)> {
         let mut w = self.writer()?;
         io::copy(reader, &mut w).map_err(|e| ImageError::io("write", &w.path, e))?;
         w.commit(expected)
@@ -120,9 +125,14 @@ impl ContentStore {
     /// Digests of every blob present.
     pub fn list(&self) -> Result<Vec<Digest>> {
         let mut out = Vec::new();
-        let rd = fs::read_dir(&self.blobs).map_err(|e| ImageError::io("read dir", &self.blobs, e))?;
+        let rd =
+            fs::read_dir(&self.blobs).map_err(|e| ImageError::io("read dir", &self.blobs, e))?;
         for ent in rd.flatten() {
-            if let Some(d) = ent.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
+            if let Some(d) = ent
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_hex(n).ok())
+            {
                 out.push(d);
             }
         }
@@ -137,12 +147,6 @@ pub struct BlobWriter {
     path: PathBuf,
     hasher: Hasher,
     blobs: PathBuf,
-}
-
-impl std::fmt::Debug for Hasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Hasher({} bytes)", self.len())
-    }
 }
 
 impl BlobWriter {
@@ -164,8 +168,12 @@ impl BlobWriter {
     /// fsyncs, verifies against `expected`, and renames into place. Returns (digest, size).
     /// An already-present blob with that digest is kept and the temp file dropped.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-        let file = self.file.take().ok_or_else(|| ImageError::Corrupt("blob writer reused".into()))?;
-        file.sync_all().map_err(|e| ImageError::io("fsync", &self.path, e))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| ImageError::Corrupt("blob writer reused".into()))?;
+        file.sync_all()
+            .map_err(|e| ImageError::io("fsync", &self.path, e))?;
         drop(file);
         let size = self.hasher.len();
         let digest = self.hasher.clone().finish();

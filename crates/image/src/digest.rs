@@ -49,7 +49,9 @@ impl Digest {
 
 /// True when `s` is exactly 64 lowercase hex characters.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl fmt::Display for Digest {
@@ -110,5 +112,11 @@ impl Hasher {
     /// The digest of everything fed.
     pub fn finish(self) -> Digest {
         Digest(format!("sha256:{}", hex::encode(self.inner.finalize())))
+    }
+}
+
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hasher({} bytes)", self.len())
     }
 }

@@ -82,7 +82,11 @@ pub type Result<T, E = ImageError> = std::result::Result<T, E>;
 impl ImageError {
     /// Wraps an `io::Error` with the operation and path it came from.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ImageError::Io { op, path: path.into(), source }
+        ImageError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 

@@ -61,7 +61,10 @@ impl Reference {
     /// Parses and normalises a reference without adding a default tag (for a repository name
     /// used as a filter, e.g. `docker images busybox`).
     pub fn parse_named(s: &str) -> Result<Self, ReferenceError> {
-        let err = |reason: String| ReferenceError { input: s.to_string(), reason };
+        let err = |reason: String| ReferenceError {
+            input: s.to_string(),
+            reason,
+        };
         if s.is_empty() {
             return Err(err("empty reference".into()));
         }
@@ -72,7 +75,7 @@ impl Reference {
         }
         let (name_tag, digest) = match s.split_once('@') {
             Some((n, d)) => {
-                validate_digest(d).map_err(|r| err(r))?;
+                validate_digest(d).map_err(&err)?;
                 (n, Some(d.to_string()))
             }
             None => (s, None),
@@ -96,7 +99,7 @@ impl Reference {
         }
         let (mut domain, mut path) = split_domain(name);
         if let Some(d) = &domain {
-            validate_domain(d).map_err(|r| err(r))?;
+            validate_domain(d).map_err(&err)?;
         }
         if path.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(err(format!("repository name ({path}) must be lowercase")));
@@ -119,7 +122,12 @@ impl Reference {
         if d == DEFAULT_DOMAIN && !path.contains('/') {
             path = format!("{OFFICIAL_REPO_PREFIX}{path}");
         }
-        Ok(Reference { domain: d, path, tag: tag.map(str::to_string), digest })
+        Ok(Reference {
+            domain: d,
+            path,
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 
     /// The registry domain, e.g. `docker.io` or `localhost:5000`.
@@ -167,7 +175,10 @@ impl Reference {
     /// This repository with another tag (and no digest).
     pub fn with_tag(&self, tag: &str) -> Result<Self, ReferenceError> {
         if !valid_tag(tag) {
-            return Err(ReferenceError { input: tag.to_string(), reason: "invalid tag".into() });
+            return Err(ReferenceError {
+                input: tag.to_string(),
+                reason: "invalid tag".into(),
+            });
         }
         Ok(Reference {
             domain: self.domain.clone(),
@@ -179,8 +190,10 @@ impl Reference {
 
     /// This repository with a digest (and no tag), e.g. for `repo_digests`.
     pub fn with_digest(&self, digest: &str) -> Result<Self, ReferenceError> {
-        validate_digest(digest)
-            .map_err(|reason| ReferenceError { input: digest.to_string(), reason })?;
+        validate_digest(digest).map_err(|reason| ReferenceError {
+            input: digest.to_string(),
+            reason,
+        })?;
         Ok(Reference {
             domain: self.domain.clone(),
             path: self.path.clone(),
@@ -249,8 +262,14 @@ fn validate_domain(d: &str) -> Result<(), String> {
     let bad = || Err(format!("invalid domain {d:?}"));
     let (host, port) = if let Some(rest) = d.strip_prefix('[') {
         // [IPv6]:port
-        let Some((v6, after)) = rest.split_once(']') else { return bad() };
-        if v6.is_empty() || !v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return bad();
+        };
+        if v6.is_empty()
+            || !v6
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return bad();
         }
         match after {
@@ -325,7 +344,8 @@ pub fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn validate_digest(d: &str) -> Result<(), String> {
@@ -336,9 +356,16 @@ fn validate_digest(d: &str) -> Result<(), String> {
         "sha256" => 64,
         "sha384" => 96,
         "sha512" => 128,
-        _ => return Err(format!("invalid digest {d:?}: unsupported algorithm {algo:?}")),
+        _ => {
+            return Err(format!(
+                "invalid digest {d:?}: unsupported algorithm {algo:?}"
+            ))
+        }
     };
-    if hex.len() != want || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    if hex.len() != want
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
         return Err(format!(
             "invalid digest {d:?}: want {want} lowercase hex characters"

@@ -138,7 +138,9 @@ fn ctl(socket_dir: &Path, cmd: &str, timeout: Duration) -> Result<String> {
     } else if let Some(msg) = answer.strip_prefix("error ") {
         Err(MonitorError::Runtime(msg.to_string()))
     } else {
-        Err(MonitorError::Protocol(format!("bad answer to {cmd:?}: {answer:?}")))
+        Err(MonitorError::Protocol(format!(
+            "bad answer to {cmd:?}: {answer:?}"
+        )))
     }
 }
 
@@ -149,7 +151,12 @@ pub fn start(socket_dir: &Path) -> Result<()> {
 
 /// Sets the pty window size (TIOCSWINSZ on the master). An error without a TTY.
 pub fn resize(socket_dir: &Path, rows: u16, cols: u16) -> Result<()> {
-    ctl(socket_dir, &format!("resize {rows} {cols}"), Duration::from_secs(5)).map(|_| ())
+    ctl(
+        socket_dir,
+        &format!("resize {rows} {cols}"),
+        Duration::from_secs(5),
+    )
+    .map(|_| ())
 }
 
 /// Checks the monitor is alive; returns the container's pid.

@@ -29,8 +29,8 @@ impl ExitRecord {
 
     /// Parses the JSON written by [`ExitRecord::to_json`].
     pub fn from_json(s: &str) -> Result<ExitRecord> {
-        let v: serde_json::Value =
-            serde_json::from_str(s).map_err(|e| MonitorError::Format(format!("exit record: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(s)
+            .map_err(|e| MonitorError::Format(format!("exit record: {e}")))?;
         let exit_code = v
             .get("exit_code")
             .and_then(|c| c.as_i64())
@@ -42,7 +42,10 @@ impl ExitRecord {
                 .and_then(|f| f.as_str())
                 .unwrap_or_default()
                 .to_string(),
-            oom_killed: v.get("oom_killed").and_then(|o| o.as_bool()).unwrap_or(false),
+            oom_killed: v
+                .get("oom_killed")
+                .and_then(|o| o.as_bool())
+                .unwrap_or(false),
         })
     }
 

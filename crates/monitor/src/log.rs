@@ -85,7 +85,10 @@ pub fn format_lines(stream: &str, chunk: &[u8], time: &str) -> String {
     let mut out = String::with_capacity(chunk.len() + 80);
     let mut rest = chunk;
     while !rest.is_empty() {
-        let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
         push_line(&mut out, &rest[..end], stream, time);
         rest = &rest[end..];
     }

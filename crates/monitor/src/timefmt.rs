@@ -114,7 +114,8 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     if secs >= 0 {
         Some(UNIX_EPOCH + Duration::new(secs as u64, nanos))
     } else {
-        UNIX_EPOCH.checked_sub(Duration::new((-secs) as u64, 0))?
+        UNIX_EPOCH
+            .checked_sub(Duration::new((-secs) as u64, 0))?
             .checked_add(Duration::new(0, nanos))
     }
 }

@@ -1,3 +1,24 @@
-//! TODO
+//! berth's OCI runtime: creates and runs containers from OCI bundles (config.json) with real
+//! namespaces, mounts and cgroups. Single-threaded by design so that fork/clone stay safe.
 //!
-//! Not yet implemented: filled by a later issue.
+//! The entry points are in [`container`]: [`container::create`], [`container::start`],
+//! [`container::run`], [`container::exec`], [`container::kill`], [`container::delete`],
+//! [`container::state`], [`container::list`].
+
+pub mod cgroups;
+pub mod container;
+pub mod error;
+pub mod fsutil;
+pub mod init;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+pub mod state;
+pub mod sync;
+pub mod terminal;
+pub mod util;
+
+pub use container::{CreateOptions, ExecOptions};
+pub use error::{Error, Result};
+pub use oci_spec;
+pub use state::{OciState, Status};

@@ -67,10 +67,11 @@ impl Channel {
     }
 
     /// Sends an error message from the child (`E` + text).
-    pub fn send_error(&self, msg: &str) {
+    /// Returns false when the message could not be delivered.
+    pub fn send_error(&self, msg: &str) -> bool {
         let mut m = Vec::with_capacity(msg.len() + 1);
         m.push(b'E');
         m.extend_from_slice(msg.as_bytes());
-        let _ = self.send(&m);
+        self.send(&m).is_ok()
     }
 }

@@ -123,9 +123,7 @@ pub fn create(a: &Args) -> Result<Created, String> {
 
 /// Accepts the runtime's connection on the console socket and takes the pty master.
 fn receive_console(listener: &UnixListener) -> Result<OwnedFd, String> {
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| e.to_string())?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         match listener.accept() {

@@ -143,8 +143,16 @@ pub fn signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
         for &s in signals {
             libc::sigaddset(&mut set, s);
         }
-        cvt(libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()))?;
-        let fd = cvt(libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK))?;
+        cvt(libc::sigprocmask(
+            libc::SIG_BLOCK,
+            &set,
+            std::ptr::null_mut(),
+        ))?;
+        let fd = cvt(libc::signalfd(
+            -1,
+            &set,
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+        ))?;
         Ok(OwnedFd::from_raw_fd(fd))
     }
 }
@@ -212,6 +220,63 @@ pub fn to_dev_null(target: RawFd) {
         if fd >= 0 {
             libc::dup2(fd, target);
             libc::close(fd);
+        }
+    }
+}
+
+/// pidfd_open(2): an fd that polls readable once `pid` has exited.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the result is a fresh fd we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new descriptor owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    // pidfds are created close-on-exec.
+    Ok(fd)
+}
+
+/// Drops this process's page-table entries for read-only file mappings that hold no
+/// private (anonymous, copy-on-write) pages: the binary's text and read-only data and
+/// those of shared libraries. Code that only ran during setup or a ctl command then stops
+/// counting in VmRSS; what the poll loop uses faults back in from the page cache. Such
+/// pages equal the file's, so MADV_DONTNEED loses nothing (writable mappings and any
+/// mapping with anonymous pages, e.g. relocated RELRO, are left alone).
+pub fn trim_text() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let Some(first) = f.next() else { continue };
+        if !first.ends_with(':') && first.contains('-') {
+            // A mapping header: "start-end perms offset dev inode path".
+            current = None;
+            let perms = f.next().unwrap_or("");
+            let path = f.nth(3).unwrap_or("");
+            if !perms.starts_with('r')
+                || perms.as_bytes().get(1) != Some(&b'-')
+                || !path.starts_with('/')
+            {
+                continue;
+            }
+            if let Some((a, b)) = first.split_once('-') {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    current = Some((a, b));
+                }
+            }
+        } else if first == "Anonymous:" {
+            if let (Some((a, b)), Some("0")) = (current.take(), f.next()) {
+                // SAFETY: a read-only private file mapping of this process without
+                // anonymous pages: dropping its PTEs only makes later reads fault from
+                // the page cache, which holds identical content.
+                unsafe {
+                    libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
+                }
+            }
         }
     }
 }

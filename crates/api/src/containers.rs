@@ -1,0 +1,442 @@
+//! `/containers/...` endpoints.
+
+use crate::hijack;
+use crate::util::{
+    channel_body, deferred_body, engine_error, error_resp, human_duration, json, json_body,
+    now_secs, parse_filters, status, unix_secs, Query, Resp,
+};
+use engine::{Container, CreateRequest, Engine, EngineError, LogOptions, WaitCondition};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type R = Result<Resp, EngineError>;
+
+/// Dispatch `/containers/...`.
+pub async fn route(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+    m: &Method,
+    segs: &[&str],
+    q: Query,
+    ver: (u32, u32),
+) -> Resp {
+    let res: R = match (m.clone(), segs) {
+        (Method::POST, ["create"]) => create(&engine, req, &q).await,
+        (Method::GET, ["json"]) => list(&engine, &q, ver),
+        (Method::POST, ["prune"]) => prune(&engine).await,
+        (Method::GET, [id, "json"]) => engine.get(id).map(|c| json(200, &inspect(&engine, &c))),
+        (Method::POST, [id, "start"]) => match engine.start(id).await {
+            Ok(true) => Ok(status(204)),
+            Ok(false) => Ok(status(304)),
+            Err(e) => Err(e),
+        },
+        (Method::POST, [id, "stop"]) => {
+            let t = match q.int("t") {
+                Ok(Some(t)) => Some(t),
+                Ok(None) => q.int("timeout").ok().flatten(),
+                Err(e) => return engine_error(&e),
+            };
+            match engine.stop(id, t, q.get("signal").map(str::to_string)).await {
+                Ok(true) => Ok(status(204)),
+                Ok(false) => Ok(status(304)),
+                Err(e) => Err(e),
+            }
+        }
+        (Method::POST, [id, "restart"]) => {
+            let t = q.int("t").ok().flatten();
+            engine.restart(id, t).await.map(|_| status(204))
+        }
+        (Method::POST, [id, "kill"]) => engine
+            .kill(id, q.get("signal").unwrap_or("KILL"))
+            .await
+            .map(|_| status(204)),
+        (Method::POST, [id, "wait"]) => wait(&engine, id, &q),
+        (Method::POST, [id, "attach"]) => attach(&engine, req, id, &q),
+        (Method::POST, [id, "resize"]) => {
+            let h = q.int("h").ok().flatten().unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
+            let w = q.int("w").ok().flatten().unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
+            engine.resize(id, h, w).await.map(|_| status(200))
+        }
+        (Method::GET, [id, "logs"]) => logs(&engine, id, &q),
+        (Method::GET, [id, "top"]) => top(&engine, id).await,
+        (Method::POST, [id, "exec"]) => crate::exec::create(&engine, req, id).await,
+        (Method::DELETE, [id]) => engine.remove(id, q.bool("force")).await.map(|_| status(204)),
+        _ => Ok(error_resp(404, "page not found")),
+    };
+    res.unwrap_or_else(|e| engine_error(&e))
+}
+
+async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
+    let body: CreateRequest = json_body(req.into_body()).await?;
+    let name = q.get("name").map(str::to_string);
+    let (id, warnings) = engine.create(body, name).await?;
+    Ok(json(201, &json!({"Id": id, "Warnings": warnings})))
+}
+
+fn state_json(c: &Container) -> Value {
+    let mut v = serde_json::to_value(&c.state).unwrap_or(Value::Null);
+    v["Status"] = json!(c.state.status.as_str());
+    v
+}
+
+/// The `docker inspect` view of a container.
+pub fn inspect(engine: &Arc<Engine>, c: &Container) -> Value {
+    let cfg = engine.config();
+    let dir = cfg.data_root.join("containers").join(&c.id);
+    let mut config = serde_json::to_value(&c.config).unwrap_or(Value::Null);
+    if config.get("Cmd").is_none() {
+        config["Cmd"] = Value::Null;
+    }
+    let host_config = serde_json::to_value(&c.host_config).unwrap_or(Value::Null);
+    let exec_ids = if c.exec_ids.is_empty() { Value::Null } else { json!(c.exec_ids) };
+    json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": c.args,
+        "State": state_json(c),
+        "Image": c.image_id,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": engine.log_path(&c.id),
+        "Name": format!("/{}", c.name),
+        "RestartCount": c.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": exec_ids,
+        "HostConfig": host_config,
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "MergedDir": cfg.data_root.join("image/snapshots").join(&c.id).join("merged"),
+            "UpperDir": cfg.data_root.join("image/snapshots").join(&c.id).join("upper"),
+            "WorkDir": cfg.data_root.join("image/snapshots").join(&c.id).join("work"),
+        }},
+        "Mounts": [],
+        "Config": config,
+        "NetworkSettings": network_settings(c),
+    })
+}
+
+fn network_settings(c: &Container) -> Value {
+    let mode = match c.host_config.network_mode.as_str() {
+        "" | "default" => "bridge".to_string(),
+        m => m.to_string(),
+    };
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {},
+        "SandboxKey": "",
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": "",
+        "Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "MacAddress": "",
+        "Networks": { mode: {
+            "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "",
+            "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": "", "DriverOpts": null
+        }}
+    })
+}
+
+fn status_text(c: &Container) -> String {
+    let now = now_secs();
+    match c.state.status {
+        engine::Status::Running => {
+            format!("Up {}", human_duration(now - unix_secs(&c.state.started_at)))
+        }
+        engine::Status::Created => "Created".into(),
+        engine::Status::Restarting => "Restarting".into(),
+        engine::Status::Removing => "Removal In Progress".into(),
+        engine::Status::Dead => "Dead".into(),
+        engine::Status::Exited => {
+            if c.state.finished_at.starts_with("0001") {
+                format!("Exited ({})", c.state.exit_code)
+            } else {
+                format!(
+                    "Exited ({}) {} ago",
+                    c.state.exit_code,
+                    human_duration(now - unix_secs(&c.state.finished_at))
+                )
+            }
+        }
+    }
+}
+
+fn command_text(c: &Container) -> String {
+    let mut parts = vec![c.path.clone()];
+    parts.extend(c.args.iter().cloned());
+    parts.join(" ")
+}
+
+fn matches_filters(engine: &Arc<Engine>, c: &Container, f: &HashMap<String, Vec<String>>) -> bool {
+    for (k, vals) in f {
+        if vals.is_empty() {
+            continue;
+        }
+        let ok = match k.as_str() {
+            "id" => vals.iter().any(|v| c.id.starts_with(v.as_str())),
+            "name" => vals
+                .iter()
+                .any(|v| c.name.contains(v.trim_start_matches('/')) || format!("/{}", c.name) == *v),
+            "status" => vals.iter().any(|v| v == c.state.status.as_str()),
+            "exited" => vals.iter().any(|v| {
+                c.state.status == engine::Status::Exited && v.parse::<i64>().ok() == Some(c.state.exit_code)
+            }),
+            "label" => {
+                let labels = c.config.labels.clone().unwrap_or_default();
+                vals.iter().all(|v| match v.split_once('=') {
+                    Some((lk, lv)) => labels.get(lk).map(|x| x == lv).unwrap_or(false),
+                    None => labels.contains_key(v.as_str()),
+                })
+            }
+            "ancestor" => vals.iter().any(|v| {
+                c.config.image == *v
+                    || c.image_id == *v
+                    || engine
+                        .images
+                        .store
+                        .get(v)
+                        .map(|i| i.id == c.image_id)
+                        .unwrap_or(false)
+            }),
+            "network" => true,
+            _ => true,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn list(engine: &Arc<Engine>, q: &Query, _ver: (u32, u32)) -> R {
+    let filters = parse_filters(q.get("filters"))?;
+    let limit = q.int("limit")?.filter(|l| *l > 0);
+    let all = q.bool("all") || limit.is_some() || filters.contains_key("status") || filters.contains_key("exited");
+    let mut out = Vec::new();
+    for c in engine.list() {
+        if !all && !c.state.running {
+            continue;
+        }
+        if !matches_filters(engine, &c, &filters) {
+            continue;
+        }
+        let mode = match c.host_config.network_mode.as_str() {
+            "" | "default" => "bridge".to_string(),
+            m => m.to_string(),
+        };
+        out.push(json!({
+            "Id": c.id,
+            "Names": [format!("/{}", c.name)],
+            "Image": c.config.image,
+            "ImageID": c.image_id,
+            "Command": command_text(&c),
+            "Created": unix_secs(&c.created),
+            "Ports": [],
+            "Labels": c.config.labels.clone().unwrap_or_default(),
+            "State": c.state.status.as_str(),
+            "Status": status_text(&c),
+            "HostConfig": {"NetworkMode": mode},
+            "NetworkSettings": {"Networks": network_settings(&c)["Networks"].clone()},
+            "Mounts": [],
+        }));
+        if let Some(l) = limit {
+            if out.len() as i64 >= l {
+                break;
+            }
+        }
+    }
+    Ok(json(200, &out))
+}
+
+async fn prune(engine: &Arc<Engine>) -> R {
+    let mut deleted = Vec::new();
+    for c in engine.list() {
+        if !c.state.running && engine.remove(&c.id, false).await.is_ok() {
+            deleted.push(c.id);
+        }
+    }
+    Ok(json(200, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0})))
+}
+
+fn wait(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
+    let cond = WaitCondition::parse(q.get("condition").unwrap_or("")).ok_or_else(|| {
+        EngineError::InvalidParameter(format!(
+            "invalid condition: {:?}",
+            q.get("condition").unwrap_or("")
+        ))
+    })?;
+    let h = engine.wait_begin(id, cond)?;
+    let body = deferred_body(async move {
+        let code = h.wait().await;
+        let mut v = serde_json::to_vec(&json!({"StatusCode": code, "Error": null})).unwrap_or_default();
+        v.push(b'\n');
+        v
+    });
+    Ok(Response::builder()
+        .status(200)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .unwrap_or_else(|_| Response::new(crate::util::empty())))
+}
+
+fn attach(engine: &Arc<Engine>, mut req: Request<Incoming>, id: &str, q: &Query) -> R {
+    let c = engine.get(id)?;
+    let stdin = q.bool("stdin");
+    let stdout = q.bool("stdout");
+    let stderr = q.bool("stderr");
+    let mut flags = 0u8;
+    if stdin {
+        flags |= monitor::ATTACH_STDIN;
+    }
+    if stdout {
+        flags |= monitor::ATTACH_STDOUT;
+    }
+    if stderr {
+        flags |= monitor::ATTACH_STDERR;
+    }
+    let stream = q.bool_or("stream", false);
+    let logs = q.bool("logs");
+    let engine = engine.clone();
+    let cid = c.id.clone();
+    let tty = c.config.tty;
+    Ok(hijack::upgrade(&mut req, tty, move |io| async move {
+        let (mut cr, mut cw) = tokio::io::split(io);
+        if logs {
+            let opts = LogOptions {
+                stdout,
+                stderr,
+                ..Default::default()
+            };
+            if let Ok(mut rx) = engine.logs(&cid, opts) {
+                while let Some(b) = rx.recv().await {
+                    if cw.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if !stream {
+            let _ = cw.shutdown().await;
+            return;
+        }
+        let unix = match engine.attach(&cid, flags).await {
+            Ok(Some(u)) => u,
+            _ => {
+                let _ = cw.shutdown().await;
+                return;
+            }
+        };
+        let (mut ur, mut uw) = unix.into_split();
+        let to_container = tokio::spawn(async move {
+            if stdin {
+                let _ = tokio::io::copy(&mut cr, &mut uw).await;
+                let _ = uw.shutdown().await;
+            } else {
+                // Keep reading so a client close is noticed; discard the bytes.
+                let mut buf = [0u8; 1024];
+                while matches!(cr.read(&mut buf).await, Ok(n) if n > 0) {}
+            }
+        });
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match ur.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    let _ = cw.flush().await;
+                }
+            }
+        }
+        let _ = cw.shutdown().await;
+        to_container.abort();
+    }))
+}
+
+fn logs(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
+    let c = engine.get(id)?;
+    let stdout = q.bool("stdout");
+    let stderr = q.bool("stderr");
+    if !stdout && !stderr {
+        return Err(EngineError::InvalidParameter(
+            "Bad parameters: you must choose at least one stream".into(),
+        ));
+    }
+    let tail = match q.get("tail") {
+        None | Some("") | Some("all") => None,
+        Some(t) => match t.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n as usize),
+            Ok(_) => None,
+            Err(_) => None,
+        },
+    };
+    let opts = LogOptions {
+        stdout,
+        stderr,
+        follow: q.bool("follow"),
+        timestamps: q.bool("timestamps"),
+        tail,
+        since: q.get("since").and_then(engine::logs::parse_time),
+        until: q.get("until").and_then(engine::logs::parse_time),
+    };
+    let rx = engine.logs(&c.id, opts)?;
+    Ok(Response::builder()
+        .status(200)
+        .header("Content-Type", hijack::content_type(c.config.tty))
+        .body(channel_body(rx))
+        .unwrap_or_else(|_| Response::new(crate::util::empty())))
+}
+
+async fn top(engine: &Arc<Engine>, id: &str) -> R {
+    let c = engine.get(id)?;
+    if !c.state.running {
+        return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
+    }
+    // Processes of the container: every pid in its pids/cpu cgroup (v1).
+    let mut pids: Vec<i64> = Vec::new();
+    for ctrl in ["pids", "cpu,cpuacct", "memory", "devices"] {
+        let base = std::path::Path::new("/sys/fs/cgroup").join(ctrl);
+        let p = base.join("berth").join(&c.id).join("cgroup.procs");
+        if let Ok(s) = std::fs::read_to_string(&p) {
+            pids = s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            break;
+        }
+    }
+    if pids.is_empty() {
+        pids.push(c.state.pid);
+    }
+    let mut procs = Vec::new();
+    for pid in pids {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                b.split(|c| *c == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        procs.push(json!([pid.to_string(), cmd]));
+    }
+    Ok(json(200, &json!({"Titles": ["PID", "CMD"], "Processes": procs})))
+}

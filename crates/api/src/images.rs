@@ -1,0 +1,340 @@
+//! `/images/...` endpoints.
+
+use crate::util::{engine_error, error_resp, json, parse_filters, unix_secs, Query, Resp};
+use bytes::Bytes;
+use engine::images::map_err;
+use engine::{Engine, EngineError};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+use image::{DeleteItem, ImageRecord, ImportOptions};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+type R = Result<Resp, EngineError>;
+
+/// Dispatch `/images/...`; `rest` is the path after `/images`.
+pub async fn route(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+    m: &Method,
+    rest: &str,
+    q: Query,
+    ver: (u32, u32),
+) -> Resp {
+    let rest = rest.trim_start_matches('/');
+    let res: R = match (m.clone(), rest) {
+        (Method::GET, "json") => list(&engine, &q, ver).await,
+        (Method::POST, "create") => create(&engine, req, &q).await,
+        (Method::POST, "prune") => Ok(json(200, &json!({"ImagesDeleted": [], "SpaceReclaimed": 0}))),
+        (Method::GET, r) if r.ends_with("/json") => {
+            let name = r.trim_end_matches("/json").to_string();
+            get(&engine, &name).await.map(|i| json(200, &inspect(&i)))
+        }
+        (Method::GET, r) if r.ends_with("/history") => {
+            let name = r.trim_end_matches("/history").to_string();
+            get(&engine, &name).await.map(|i| json(200, &history(&i)))
+        }
+        (Method::POST, r) if r.ends_with("/tag") => {
+            let name = r.trim_end_matches("/tag").to_string();
+            tag(&engine, &name, &q).await
+        }
+        (Method::DELETE, r) if !r.is_empty() => remove(&engine, r, q.bool("force")).await,
+        _ => Ok(error_resp(404, "page not found")),
+    };
+    res.unwrap_or_else(|e| engine_error(&e))
+}
+
+async fn get(engine: &Arc<Engine>, name: &str) -> Result<ImageRecord, EngineError> {
+    let e = engine.clone();
+    let n = name.to_string();
+    tokio::task::spawn_blocking(move || e.images.get(&n))
+        .await
+        .map_err(EngineError::internal)?
+}
+
+fn config_json(i: &ImageRecord) -> Value {
+    let c = i.container_config();
+    let mut v = serde_json::to_value(&c).unwrap_or(json!({}));
+    for k in ["Env", "Cmd", "Entrypoint", "Labels"] {
+        if v.get(k).is_none() {
+            v[k] = Value::Null;
+        }
+    }
+    for k in ["User", "WorkingDir"] {
+        if v.get(k).is_none() {
+            v[k] = json!("");
+        }
+    }
+    v
+}
+
+fn inspect(i: &ImageRecord) -> Value {
+    let comment = i
+        .config
+        .history
+        .last()
+        .and_then(|h| h.comment.clone())
+        .unwrap_or_default();
+    json!({
+        "Id": i.id,
+        "RepoTags": i.repo_tags,
+        "RepoDigests": i.repo_digests,
+        "Parent": "",
+        "Comment": comment,
+        "Created": i.created,
+        "DockerVersion": "",
+        "Author": i.config.author.clone().unwrap_or_default(),
+        "Config": config_json(i),
+        "Architecture": i.config.architecture,
+        "Variant": i.config.variant,
+        "Os": i.config.os,
+        "Size": i.size,
+        "VirtualSize": i.size,
+        "GraphDriver": {"Name": "overlay2", "Data": null},
+        "RootFS": {"Type": "layers", "Layers": i.config.rootfs.diff_ids},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    })
+}
+
+fn history(i: &ImageRecord) -> Value {
+    let mut out = Vec::new();
+    let n = i.config.history.len();
+    for (idx, h) in i.config.history.iter().enumerate().rev() {
+        out.push(json!({
+            "Id": if idx + 1 == n { i.id.clone() } else { "<missing>".to_string() },
+            "Created": h.created.as_deref().map(unix_secs).unwrap_or(0),
+            "CreatedBy": h.created_by.clone().unwrap_or_default(),
+            "Tags": if idx + 1 == n { json!(i.repo_tags) } else { Value::Null },
+            "Size": if idx + 1 == n { i.size } else { 0 },
+            "Comment": h.comment.clone().unwrap_or_default(),
+        }));
+    }
+    if out.is_empty() {
+        out.push(json!({"Id": i.id, "Created": unix_secs(&i.created), "CreatedBy": "",
+            "Tags": i.repo_tags, "Size": i.size, "Comment": ""}));
+    }
+    json!(out)
+}
+
+async fn list(engine: &Arc<Engine>, q: &Query, ver: (u32, u32)) -> R {
+    let filters = parse_filters(q.get("filters"))?;
+    let e = engine.clone();
+    let imgs = tokio::task::spawn_blocking(move || e.images.store.list().map_err(map_err))
+        .await
+        .map_err(EngineError::internal)??;
+    let mut out = Vec::new();
+    for i in imgs {
+        if let Some(refs) = filters.get("reference") {
+            if !refs.is_empty()
+                && !i.repo_tags.iter().any(|t| {
+                    refs.iter().any(|r| t == r || t.split(':').next() == Some(r.as_str()))
+                })
+            {
+                continue;
+            }
+        }
+        if let Some(d) = filters.get("dangling") {
+            let want = d.iter().any(|v| v == "true" || v == "1");
+            if !d.is_empty() && want != i.repo_tags.is_empty() {
+                continue;
+            }
+        }
+        let labels = i.container_config().labels.unwrap_or_default();
+        if let Some(ls) = filters.get("label") {
+            if !ls.iter().all(|v| match v.split_once('=') {
+                Some((k, val)) => labels.get(k).map(|x| x == val).unwrap_or(false),
+                None => labels.contains_key(v.as_str()),
+            }) {
+                continue;
+            }
+        }
+        let tags = if i.repo_tags.is_empty() && ver < (1, 44) {
+            json!(["<none>:<none>"])
+        } else {
+            json!(i.repo_tags)
+        };
+        let digests = if i.repo_digests.is_empty() && ver < (1, 44) {
+            json!(["<none>@<none>"])
+        } else {
+            json!(i.repo_digests)
+        };
+        let mut item = json!({
+            "Id": i.id,
+            "ParentId": "",
+            "RepoTags": tags,
+            "RepoDigests": digests,
+            "Created": unix_secs(&i.created),
+            "Size": i.size,
+            "SharedSize": -1,
+            "Labels": labels,
+            "Containers": -1,
+        });
+        if ver < (1, 44) {
+            item["VirtualSize"] = json!(i.size);
+        }
+        out.push(item);
+    }
+    Ok(json(200, &out))
+}
+
+/// A blocking reader over body chunks delivered through a channel.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.recv() {
+                Ok(b) => self.cur = b,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}
+
+async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
+    if let Some(from) = q.get("fromImage").filter(|s| !s.is_empty()) {
+        let _ = from;
+        return Ok(error_resp(
+            404,
+            "pull not supported yet: registries land in a later issue",
+        ));
+    }
+    let src = q.get("fromSrc").unwrap_or("");
+    if src != "-" {
+        return Err(EngineError::InvalidParameter(
+            "only fromSrc=- (import from the request body) is supported".into(),
+        ));
+    }
+    let repo = q.get("repo").unwrap_or("").to_string();
+    let tag = q.get("tag").unwrap_or("").to_string();
+    let reference = if repo.is_empty() {
+        None
+    } else if tag.is_empty() {
+        Some(repo)
+    } else {
+        Some(format!("{repo}:{tag}"))
+    };
+    if let Some(r) = &reference {
+        image::Reference::parse(r).map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+    }
+    let opts = ImportOptions {
+        reference,
+        changes: q.all("changes"),
+        message: q.get("message").map(str::to_string).filter(|m| !m.is_empty()),
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
+    let e = engine.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let r = ChannelReader { rx, cur: Bytes::new() };
+        e.images.store.import(r, opts)
+    });
+    let mut body = req.into_body();
+    let mut body_err = None;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(d) = f.into_data() {
+                    let tx2 = tx.clone();
+                    // The channel is bounded: send from the blocking pool.
+                    let sent = tokio::task::spawn_blocking(move || tx2.send(d).is_ok())
+                        .await
+                        .unwrap_or(false);
+                    if !sent {
+                        break;
+                    }
+                }
+            }
+            Err(err) => {
+                body_err = Some(err.to_string());
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let res = job.await.map_err(EngineError::internal)?;
+    let line = match (res, body_err) {
+        (_, Some(err)) => json!({"errorDetail": {"message": err}, "error": err}),
+        (Ok(rec), None) => json!({"status": rec.id}),
+        (Err(err), None) => {
+            let m = map_err(err).to_string();
+            json!({"errorDetail": {"message": m}, "error": m})
+        }
+    };
+    Ok(json(200, &line))
+}
+
+async fn tag(engine: &Arc<Engine>, name: &str, q: &Query) -> R {
+    let repo = q.get("repo").unwrap_or("");
+    if repo.is_empty() {
+        return Err(EngineError::InvalidParameter("repository name must have at least one component".into()));
+    }
+    let tag = q.get("tag").unwrap_or("");
+    let new_ref = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
+    let e = engine.clone();
+    let n = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        e.images.get(&n)?;
+        e.images.store.tag(&n, &new_ref).map_err(map_err)
+    })
+    .await
+    .map_err(EngineError::internal)??;
+    Ok(crate::util::status(201))
+}
+
+async fn remove(engine: &Arc<Engine>, name: &str, force: bool) -> R {
+    let img = get(engine, name).await?;
+    let by_id = !img.repo_tags.iter().any(|t| {
+        image::Reference::parse(name)
+            .map(|r| r.familiar() == *t)
+            .unwrap_or(false)
+    });
+    let last_ref = by_id || img.repo_tags.len() <= 1;
+    if last_ref {
+        let users = engine.containers_using_image(&img.id);
+        if let Some((cid, _)) = users.iter().find(|(_, running)| *running) {
+            return Err(EngineError::Conflict(format!(
+                "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                if by_id { img.short_id().to_string() } else { name.to_string() },
+                &cid[..12]
+            )));
+        }
+        if let Some((cid, _)) = users.first() {
+            if !force {
+                return Err(EngineError::Conflict(if by_id {
+                    format!(
+                        "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
+                        img.short_id(),
+                        &cid[..12]
+                    )
+                } else {
+                    format!(
+                        "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                        &cid[..12],
+                        img.short_id()
+                    )
+                }));
+            }
+        }
+    }
+    let e = engine.clone();
+    let n = name.to_string();
+    let items = tokio::task::spawn_blocking(move || e.images.store.remove(&n, force).map_err(map_err))
+        .await
+        .map_err(EngineError::internal)??;
+    let out: Vec<Value> = items
+        .into_iter()
+        .map(|i| match i {
+            DeleteItem::Untagged(r) => json!({"Untagged": r}),
+            DeleteItem::Deleted(id) => json!({"Deleted": id}),
+        })
+        .collect();
+    Ok(json(200, &out))
+}

@@ -1,0 +1,559 @@
+//! OCI runtime conformance suite, run against every runtime present: berth-runtime and,
+//! when installed, runc (same test body, the implementation is a parameter).
+//! Needs root (real namespaces, mounts and cgroups).
+
+use serde_json::{json, Value};
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// An OCI runtime under test.
+#[derive(Clone, Debug)]
+struct Impl {
+    name: &'static str,
+    bin: PathBuf,
+}
+
+fn impls() -> Vec<Impl> {
+    let mut v = vec![Impl { name: "berth", bin: PathBuf::from(env!("CARGO_BIN_EXE_berth-runtime")) }];
+    if Path::new("/usr/sbin/runc").exists() && std::env::var_os("BERTH_SKIP_RUNC").is_none() {
+        v.push(Impl { name: "runc", bin: PathBuf::from("/usr/sbin/runc") });
+    }
+    v
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid never fails.
+    unsafe { libc::geteuid() == 0 }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A bundle (busybox rootfs + config.json), a private --root and a unique id and cgroup.
+struct Bundle {
+    imp: Impl,
+    dir: PathBuf,
+    root: PathBuf,
+    id: String,
+    cg_parent: String,
+}
+
+const CAPS: [&str; 14] = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+fn make_rootfs(rootfs: &Path) {
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for a in String::from_utf8_lossy(&list.stdout).lines() {
+        if a != "busybox" && !a.is_empty() {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(a));
+        }
+    }
+    for d in ["proc", "sys", "dev", "tmp", "etc", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+}
+
+impl Bundle {
+    fn new(imp: &Impl, tag: &str) -> Bundle {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let uniq = format!("{}{}{}", std::process::id(), n, imp.name);
+        let dir = std::env::temp_dir().join(format!("berth-rt-{tag}-{uniq}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        make_rootfs(&dir.join("rootfs"));
+        Bundle {
+            imp: imp.clone(),
+            root: dir.join("state"),
+            id: format!("{tag}-{uniq}"),
+            cg_parent: format!("berth-test-rt{uniq}"),
+            dir,
+        }
+    }
+
+    /// Writes a Docker-like config.json running `args`, then lets `f` adjust it.
+    fn config(&self, args: &[&str], f: impl FnOnce(&mut Value)) {
+        let mut devs = vec![json!({"allow": false, "access": "rwm"})];
+        for (t, ma, mi) in [("c", Some(1), Some(3)), ("c", Some(1), Some(5)), ("c", Some(1), Some(7)), ("c", Some(1), Some(8)),
+            ("c", Some(1), Some(9)), ("c", Some(5), Some(0)), ("c", Some(5), Some(1)), ("c", Some(5), Some(2)), ("c", Some(136), None)] {
+            devs.push(json!({"allow": true, "type": t, "major": ma, "minor": mi, "access": "rwm"}));
+        }
+        let mut c = json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "terminal": false,
+                "user": {"uid": 0, "gid": 0},
+                "args": args,
+                "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+                "cwd": "/",
+                "capabilities": {"bounding": CAPS, "effective": CAPS, "permitted": CAPS},
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                "noNewPrivileges": true
+            },
+            "root": {"path": "rootfs", "readonly": false},
+            "hostname": "testhost",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+                {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+                {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+            ],
+            "linux": {
+                "cgroupsPath": format!("/{}/{}", self.cg_parent, self.id),
+                "resources": {"devices": devs},
+                "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+                "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
+                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            }
+        });
+        f(&mut c);
+        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.imp.bin);
+        c.arg("--root").arg(&self.root).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs a runtime command with captured output.
+    fn rt(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// `run` in the foreground; returns (exit code, stdout, stderr).
+    fn run(&self) -> (i32, String, String) {
+        let o = self.rt(&["run", "-b", self.dir.to_str().unwrap(), &self.id]);
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    }
+
+    /// `create` with the container's stdio going to files in the bundle.
+    fn create(&self, extra: &[&str]) -> Output {
+        let out = std::fs::File::create(self.dir.join("out.txt")).unwrap();
+        let err = std::fs::File::create(self.dir.join("err.txt")).unwrap();
+        let mut args = vec!["create", "-b", self.dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(&self.id);
+        let mut c = self.cmd(&args);
+        c.stdout(out).stderr(err);
+        let st = c.status().unwrap();
+        let stderr = std::fs::read(self.dir.join("err.txt")).unwrap_or_default();
+        Output { status: st, stdout: vec![], stderr }
+    }
+
+    fn out_file(&self) -> String {
+        std::fs::read_to_string(self.dir.join("out.txt")).unwrap_or_default()
+    }
+
+    fn state(&self) -> Option<Value> {
+        let o = self.rt(&["state", &self.id]);
+        if !o.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&o.stdout).ok()
+    }
+
+    fn status(&self) -> String {
+        self.state().and_then(|s| s["status"].as_str().map(String::from)).unwrap_or_else(|| "gone".into())
+    }
+
+    fn wait_status(&self, want: &str) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if self.status() == want {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("[{}] container never reached {want} (now {})", self.imp.name, self.status());
+    }
+
+    /// Cgroup dirs with our unique parent name, wherever the implementation put them.
+    fn cgroup_parents(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        for e in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let base = e.path();
+            let mut cands = vec![base.join(&self.cg_parent)];
+            for l in own.lines() {
+                if let Some(p) = l.splitn(3, ':').nth(2) {
+                    cands.push(base.join(p.trim_start_matches('/')).join(&self.cg_parent));
+                }
+            }
+            for c in cands {
+                if c.exists() && !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    fn state_entries(&self) -> usize {
+        std::fs::read_dir(&self.root).map(|r| r.flatten().filter(|e| e.path().is_dir()).count()).unwrap_or(0)
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["delete", "--force", &self.id]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        for p in self.cgroup_parents() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                for e in rd.flatten() {
+                    if e.path().is_dir() {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(&p);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `body` against each implementation.
+fn each(body: impl Fn(&Impl)) {
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    for imp in impls() {
+        eprintln!("--- {}", imp.name);
+        body(&imp);
+    }
+}
+
+#[test]
+fn exit_code_propagates() {
+    each(|imp| {
+        let b = Bundle::new(imp, "exit");
+        b.config(&["sh", "-c", "exit 7"], |_| {});
+        let (code, _, err) = b.run();
+        assert_eq!(code, 7, "[{}] stderr: {err}", imp.name);
+    });
+}
+
+#[test]
+fn pid1_and_hostname() {
+    each(|imp| {
+        let b = Bundle::new(imp, "pid1");
+        b.config(&["sh", "-c", "echo $$; hostname"], |_| {});
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        assert_eq!(out, "1\ntesthost\n", "[{}]", imp.name);
+    });
+}
+
+#[test]
+fn env_cwd_user() {
+    each(|imp| {
+        let b = Bundle::new(imp, "user");
+        b.config(&["sh", "-c", "echo $FOO; pwd; id -u; id -g; id -G"], |c| {
+            c["process"]["env"].as_array_mut().unwrap().push(json!("FOO=bar"));
+            c["process"]["cwd"] = json!("/tmp");
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
+        });
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        assert_eq!(out, "bar\n/tmp\n1000\n1000\n1000 5\n", "[{}]", imp.name);
+    });
+}
+
+#[test]
+fn mounts_and_devices() {
+    each(|imp| {
+        let b = Bundle::new(imp, "mnt");
+        let script = "grep -q ' /proc proc ' /proc/mounts && echo proc; \
+            echo hi > /dev/null && test -c /dev/null && echo null; \
+            grep -q ' /dev/pts devpts ' /proc/mounts && test -c /dev/pts/ptmx && echo pts; \
+            grep -q ' /dev/shm tmpfs ' /proc/mounts && echo x > /dev/shm/f && echo shm; \
+            test -c /dev/zero && test -c /dev/urandom && test -c /dev/tty && test -L /dev/fd && echo devs; \
+            touch /sys/x 2>/dev/null || echo sysro; \
+            ip link show lo | grep -q UP && echo lo";
+        b.config(&["sh", "-c", script], |_| {});
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        assert_eq!(out, "proc\nnull\npts\nshm\ndevs\nsysro\nlo\n", "[{}] stderr: {err}", imp.name);
+    });
+}
+
+#[test]
+fn readonly_root() {
+    each(|imp| {
+        let b = Bundle::new(imp, "ro");
+        b.config(&["sh", "-c", "touch /x 2>/dev/null && echo rw || echo ro; touch /dev/shm/y && echo shm-ok"], |c| {
+            c["root"]["readonly"] = json!(true);
+        });
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        assert_eq!(out, "ro\nshm-ok\n", "[{}]", imp.name);
+    });
+}
+
+#[test]
+fn masked_and_readonly_paths() {
+    each(|imp| {
+        let b = Bundle::new(imp, "mask");
+        b.config(&["sh", "-c", "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null || echo sysro"], |_| {});
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0", "sysro"], "[{}]", imp.name);
+    });
+}
+
+#[test]
+fn memory_limit_oom_kills() {
+    each(|imp| {
+        let b = Bundle::new(imp, "oom");
+        b.config(&["tail", "/dev/zero"], |c| {
+            c["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
+        });
+        let (code, _, err) = b.run();
+        assert_eq!(code, 137, "[{}] {err}", imp.name);
+    });
+}
+
+#[test]
+fn pids_limit_stops_fork_bomb() {
+    each(|imp| {
+        let b = Bundle::new(imp, "pids");
+        b.config(&["sh", "-c", "cat /sys/fs/cgroup/pids/pids.max; i=0; while [ $i -lt 40 ]; do sleep 2 & i=$((i+1)); done; echo done"], |c| {
+            c["linux"]["resources"]["pids"] = json!({"limit": 10});
+        });
+        let (_, out, err) = b.run();
+        assert!(out.starts_with("10\n"), "[{}] {out}", imp.name);
+        assert!(err.contains("fork") || err.contains("Resource temporarily unavailable"), "[{}] {err}", imp.name);
+    });
+}
+
+#[test]
+fn cpu_quota_is_written() {
+    each(|imp| {
+        let b = Bundle::new(imp, "cpu");
+        b.config(&["sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.shares"], |c| {
+            c["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000, "shares": 512});
+        });
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        assert_eq!(out, "50000\n100000\n512\n", "[{}]", imp.name);
+    });
+}
+
+#[test]
+fn lifecycle_and_state_json() {
+    each(|imp| {
+        let b = Bundle::new(imp, "life");
+        b.config(&["sh", "-c", "trap 'echo got-term; exit 9' TERM; echo started; while true; do sleep 0.05; done"], |_| {});
+        let pidfile = b.dir.join("pid");
+        let o = b.create(&["--pid-file", pidfile.to_str().unwrap()]);
+        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        let s = b.state().expect("state");
+        assert_eq!(s["status"], "created", "[{}]", imp.name);
+        assert_eq!(s["id"], b.id.as_str());
+        assert!(s["ociVersion"].is_string());
+        assert_eq!(Path::new(s["bundle"].as_str().unwrap()), std::fs::canonicalize(&b.dir).unwrap());
+        let pid: i64 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        assert_eq!(s["pid"].as_i64(), Some(pid), "[{}]", imp.name);
+        assert!(b.out_file().is_empty(), "[{}] output before start", imp.name);
+        let o = b.rt(&["start", &b.id]);
+        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        b.wait_status("running");
+        let t = Instant::now();
+        while !b.out_file().contains("started") && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let o = b.rt(&["kill", &b.id, "TERM"]);
+        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        b.wait_status("stopped");
+        assert!(b.out_file().contains("got-term"), "[{}] signal did not reach pid 1: {}", imp.name, b.out_file());
+        assert_eq!(b.state().unwrap()["pid"].as_i64().unwrap_or(0), 0, "[{}] stopped pid", imp.name);
+        let o = b.rt(&["delete", &b.id]);
+        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert!(b.state().is_none());
+        assert_eq!(b.state_entries(), 0);
+    });
+}
+
+#[test]
+fn delete_running_needs_force_and_kill_by_number() {
+    each(|imp| {
+        let b = Bundle::new(imp, "force");
+        b.config(&["sleep", "100"], |_| {});
+        assert!(b.create(&[]).status.success());
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        let o = b.rt(&["delete", &b.id]);
+        assert!(!o.status.success(), "[{}] delete of a running container succeeded", imp.name);
+        assert!(b.rt(&["kill", &b.id, "9"]).status.success());
+        b.wait_status("stopped");
+        assert!(b.rt(&["delete", &b.id]).status.success());
+        assert_eq!(b.state_entries(), 0);
+    });
+}
+
+#[test]
+fn exec_into_running_container() {
+    each(|imp| {
+        let b = Bundle::new(imp, "exec");
+        b.config(&["sleep", "100"], |_| {});
+        assert!(b.create(&[]).status.success());
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        let o = b.rt(&["exec", "--env", "E1=v1", "--cwd", "/tmp", &b.id, "sh", "-c", "echo in-$E1; pwd; cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname; exit 5"]);
+        assert_eq!(o.status.code(), Some(5), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "in-v1\n/tmp\nsleep 100 \ntesthost\n", "[{}]", imp.name);
+        let o = b.rt(&["exec", "--user", "1000:1000", &b.id, "id", "-u"]);
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "1000\n", "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        let o = b.rt(&["exec", &b.id, "nope"]);
+        assert!(!o.status.success(), "[{}]", imp.name);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("executable file not found in $PATH"), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}
+
+fn recv_fd(sock: &std::os::unix::net::UnixStream) -> OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the fd was just received and is ours.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received");
+}
+
+#[test]
+fn terminal_via_console_socket() {
+    each(|imp| {
+        let b = Bundle::new(imp, "tty");
+        b.config(&["sh", "-c", "echo tty-ok; tty; test -t 0 && echo stdin-tty"], |c| {
+            c["process"]["terminal"] = json!(true);
+        });
+        let sock_path = b.dir.join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+        let th = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            recv_fd(&s)
+        });
+        let o = b.create(&["--console-socket", sock_path.to_str().unwrap()]);
+        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        let master = th.join().unwrap();
+        assert!(b.rt(&["start", &b.id]).status.success());
+        let mut f = std::fs::File::from(master);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+            if String::from_utf8_lossy(&out).contains("stdin-tty") {
+                break;
+            }
+        }
+        let s = String::from_utf8_lossy(&out);
+        assert!(s.contains("tty-ok"), "[{}] {s}", imp.name);
+        assert!(s.contains("/dev/pts/"), "[{}] {s}", imp.name);
+        assert!(s.contains("stdin-tty"), "[{}] {s}", imp.name);
+        b.wait_status("stopped");
+        assert!(b.rt(&["delete", &b.id]).status.success());
+    });
+}
+
+#[test]
+fn bad_executable_fails_create_and_leaves_nothing() {
+    each(|imp| {
+        let b = Bundle::new(imp, "bad");
+        b.config(&["nope"], |_| {});
+        let o = b.create(&[]);
+        // runc logs the message JSON-escaped on stderr.
+        let err = String::from_utf8_lossy(&o.stderr).replace("\\\"", "\"");
+        assert!(!o.status.success(), "[{}]", imp.name);
+        assert!(err.contains("exec: \"nope\": executable file not found in $PATH"), "[{}] {err}", imp.name);
+        assert_eq!(b.state_entries(), 0, "[{}] state left behind", imp.name);
+        if imp.name == "berth" {
+            assert!(b.cgroup_parents().is_empty(), "cgroups left: {:?}", b.cgroup_parents());
+            assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        }
+    });
+}
+
+#[test]
+fn cleanup_after_run() {
+    each(|imp| {
+        let b = Bundle::new(imp, "clean");
+        b.config(&["sh", "-c", "sleep 100 & sleep 100 & true"], |c| {
+            c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+        });
+        let (code, _, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        assert_eq!(b.state_entries(), 0, "[{}]", imp.name);
+        if imp.name == "berth" {
+            assert!(b.cgroup_parents().is_empty(), "cgroups left: {:?}", b.cgroup_parents());
+        }
+    });
+}
+
+#[test]
+fn pause_and_resume() {
+    each(|imp| {
+        let b = Bundle::new(imp, "pause");
+        b.config(&["sleep", "100"], |_| {});
+        assert!(b.create(&[]).status.success());
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        assert!(b.rt(&["pause", &b.id]).status.success());
+        assert_eq!(b.status(), "paused", "[{}]", imp.name);
+        assert!(b.rt(&["resume", &b.id]).status.success());
+        assert_eq!(b.status(), "running", "[{}]", imp.name);
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}
+
+#[test]
+fn missing_cwd_and_unsupported_fail_cleanly() {
+    // runc creates a missing cwd; berth's contract (docs/INTERFACES.md) is to fail create.
+    if is_root() {
+        let imp = &impls()[0];
+        let b = Bundle::new(imp, "cwd");
+        b.config(&["true"], |c| {
+            c["process"]["cwd"] = json!("/does/not/exist");
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        });
+        let o = b.create(&[]);
+        assert!(!o.status.success(), "[{}] missing cwd accepted", imp.name);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("/does/not/exist"));
+        assert_eq!(b.state_entries(), 0);
+        assert!(b.cgroup_parents().is_empty());
+    }
+    if is_root() {
+        let imp = &impls()[0];
+        let b = Bundle::new(imp, "unsup");
+        b.config(&["true"], |c| {
+            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        });
+        let o = b.create(&[]);
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("unsupported: linux.seccomp"));
+        assert_eq!(b.state_entries(), 0);
+        assert!(b.cgroup_parents().is_empty());
+    }
+}

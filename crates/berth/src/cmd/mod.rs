@@ -1,0 +1,11 @@
+//! One module per group of verbs.
+
+pub mod container;
+pub mod exec;
+pub mod extra;
+pub mod images;
+pub mod inspect;
+pub mod logs;
+pub mod manage;
+pub mod ps;
+pub mod system;

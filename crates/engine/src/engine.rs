@@ -1,0 +1,460 @@
+//! The engine: container records, creation, lookup, removal.
+//!
+//! Lifecycle operations (start/stop/kill/wait/exit handling/recovery) live in
+//! [`crate::lifecycle`], exec in [`crate::exec`], logs in [`crate::logs`].
+
+use crate::error::{EngineError, Result};
+use crate::images::Images;
+use crate::paths::Paths;
+use crate::store::Store;
+use crate::types::{Container, CreateRequest, State};
+use crate::{files, names};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{oneshot, watch};
+
+/// Static configuration of an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `--data-root` (D).
+    pub data_root: PathBuf,
+    /// `--exec-root` (E).
+    pub exec_root: PathBuf,
+    /// OCI runtime executable.
+    pub runtime: PathBuf,
+    /// `berth-monitor` executable.
+    pub monitor: PathBuf,
+}
+
+/// An attach waiting for the container's next start.
+pub(crate) struct PendingAttach {
+    pub flags: u8,
+    pub tx: oneshot::Sender<tokio::net::UnixStream>,
+}
+
+/// In-memory state guarded by one mutex (never held across an await).
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub containers: HashMap<String, Container>,
+    /// Number of exits seen per container (for `wait?condition=next-exit`).
+    pub exit_seq: HashMap<String, u64>,
+    /// Last exit codes of removed containers (for `wait?condition=removed`).
+    pub removed: HashMap<String, i64>,
+    /// Containers with a start/stop/remove in progress.
+    pub busy: HashSet<String>,
+    /// Attaches waiting for the next start.
+    pub pending: HashMap<String, Vec<PendingAttach>>,
+    /// Socket dirs of containers whose monitor is up.
+    pub live: HashMap<String, PathBuf>,
+    /// Exec sessions.
+    pub execs: HashMap<String, crate::exec::ExecState>,
+}
+
+/// The daemon core. Always used behind an `Arc`.
+pub struct Engine {
+    pub(crate) cfg: EngineConfig,
+    pub(crate) paths: Paths,
+    pub(crate) store: Store,
+    /// Images and snapshots (the API uses `images.store` for image endpoints).
+    pub images: Images,
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) changed: watch::Sender<u64>,
+    pub(crate) swap_ok: bool,
+}
+
+/// Run a blocking closure on tokio's blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::Internal(format!("task failed: {e}")))?
+}
+
+/// RFC 3339 timestamp with nanoseconds, UTC.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn random_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+impl Engine {
+    /// Open the engine: create the directories, open the DB and the image store, reload
+    /// records and reconnect to live monitors (see [`Engine::recover`]).
+    pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        let paths = Paths {
+            data_root: cfg.data_root.clone(),
+            exec_root: cfg.exec_root.clone(),
+        };
+        for d in [
+            paths.data_root.join("containers"),
+            paths.image_root(),
+            paths.runtime_root(),
+            paths.exec_root.join("m"),
+            paths.exec_root.join("exec"),
+        ] {
+            std::fs::create_dir_all(&d)?;
+        }
+        let store = Store::open(&paths.db())?;
+        let images = Images::open(&paths.image_root())?;
+        let (changed, _) = watch::channel(0u64);
+        let engine = Arc::new(Engine {
+            cfg,
+            paths,
+            store,
+            images,
+            inner: Mutex::new(Inner::default()),
+            changed,
+            swap_ok: crate::paths::swap_limit_supported(),
+        });
+        let records = engine.store.load_all()?;
+        {
+            let mut inner = engine.lock();
+            for c in records {
+                inner.exit_seq.insert(c.id.clone(), 0);
+                inner.containers.insert(c.id.clone(), c);
+            }
+        }
+        engine.recover().await;
+        Ok(engine)
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Wake every waiter (state changed).
+    pub(crate) fn notify(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Persist a record and store it in memory.
+    pub(crate) fn save(&self, c: &Container) -> Result<()> {
+        self.store.put(c)?;
+        self.lock().containers.insert(c.id.clone(), c.clone());
+        Ok(())
+    }
+
+    /// Resolve a name, full id or unique id prefix to a full id.
+    pub fn resolve(&self, name_or_id: &str) -> Result<String> {
+        let inner = self.lock();
+        resolve_in(&inner, name_or_id)
+    }
+
+    /// A copy of a container's record.
+    pub fn get(&self, name_or_id: &str) -> Result<Container> {
+        let inner = self.lock();
+        let id = resolve_in(&inner, name_or_id)?;
+        inner
+            .containers
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| EngineError::NoSuchContainer(name_or_id.to_string()))
+    }
+
+    /// Copies of all records, newest first.
+    pub fn list(&self) -> Vec<Container> {
+        let mut v: Vec<Container> = self.lock().containers.values().cloned().collect();
+        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v
+    }
+
+    /// Path of the container's json-file log.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.paths.log(id)
+    }
+
+    /// Create a container from a ContainerCreate request. Returns the id and warnings.
+    pub async fn create(
+        self: &Arc<Self>,
+        req: CreateRequest,
+        name: Option<String>,
+    ) -> Result<(String, Vec<String>)> {
+        let mut cfg = req.config;
+        let host_config = req.host_config.unwrap_or_default();
+        if cfg.image.is_empty() {
+            return Err(EngineError::InvalidParameter(
+                "config.Image must not be empty".into(),
+            ));
+        }
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.trim_start_matches('/').to_string();
+                if !names::valid_name(&n) {
+                    return Err(EngineError::InvalidParameter(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        let images = self.clone();
+        let image_name = cfg.image.clone();
+        let img = blocking(move || images.images.get(&image_name)).await?;
+        let icfg = img.config.config.clone().unwrap_or_default();
+        merge_image_config(&mut cfg, &icfg);
+        let mut args: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
+        args.extend(cfg.cmd.clone().unwrap_or_default());
+        if args.is_empty() {
+            return Err(EngineError::InvalidParameter("No command specified".into()));
+        }
+        if host_config.memory > 0 && host_config.memory < 6 * 1024 * 1024 {
+            return Err(EngineError::InvalidParameter(
+                "Minimum memory limit allowed is 6MB".into(),
+            ));
+        }
+        let id = random_id();
+        if cfg.hostname.is_empty() {
+            cfg.hostname = id[..12].to_string();
+        }
+        let mut host_config = host_config;
+        if host_config.network_mode.is_empty() {
+            host_config.network_mode = "default".into();
+        }
+        if !host_config.extra.contains_key("LogConfig") {
+            host_config.extra.insert(
+                "LogConfig".into(),
+                serde_json::json!({"Type": "json-file", "Config": {}}),
+            );
+        }
+        let container = Container {
+            id: id.clone(),
+            name: String::new(),
+            created: now(),
+            path: args[0].clone(),
+            args: args[1..].to_vec(),
+            config: cfg,
+            host_config,
+            networking_config: req.networking_config.unwrap_or(serde_json::Value::Null),
+            image_id: img.id.clone(),
+            state: State::default(),
+            monitor_pid: 0,
+            restart_count: 0,
+            mounted: false,
+            stopped_by_user: false,
+            exec_ids: Vec::new(),
+        };
+        // Reserve the name and the id before doing slow work.
+        let mut container = container;
+        {
+            let mut inner = self.lock();
+            let final_name = match name {
+                Some(n) => {
+                    if let Some(other) = inner.containers.values().find(|c| c.name == n) {
+                        return Err(EngineError::Conflict(format!(
+                            "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                            other.id
+                        )));
+                    }
+                    n
+                }
+                None => {
+                    let mut n = names::random_name(0);
+                    let mut retry = 0;
+                    while inner.containers.values().any(|c| c.name == n) && retry < 100 {
+                        retry += 1;
+                        n = names::random_name(retry);
+                    }
+                    n
+                }
+            };
+            container.name = final_name;
+            inner.busy.insert(id.clone());
+            inner.containers.insert(id.clone(), container.clone());
+            inner.exit_seq.insert(id.clone(), 0);
+        }
+        let this = self.clone();
+        let c2 = container.clone();
+        let res = blocking(move || this.prepare_container(&c2, &img)).await;
+        let res = res.and_then(|_| {
+            container.mounted = true;
+            self.save(&container)
+        });
+        let mut inner = self.lock();
+        inner.busy.remove(&id);
+        if let Err(e) = res {
+            inner.containers.remove(&id);
+            inner.exit_seq.remove(&id);
+            drop(inner);
+            let _ = self.images.remove(&id);
+            let _ = std::fs::remove_dir_all(self.paths.container_dir(&id));
+            return Err(e);
+        }
+        drop(inner);
+        self.notify();
+        Ok((id, Vec::new()))
+    }
+
+    /// Blocking part of create: directories, generated files, rootfs snapshot.
+    fn prepare_container(&self, c: &Container, img: &image::ImageRecord) -> Result<()> {
+        let dir = self.paths.container_dir(&c.id);
+        std::fs::create_dir_all(self.paths.bundle(&c.id))?;
+        files::write_all(&dir, &c.config.hostname, &c.host_config)?;
+        let lowers = self.images.lowers(img)?;
+        self.images.prepare(&c.id, &lowers)?;
+        Ok(())
+    }
+
+    /// Remove a container. `force` kills a running one first.
+    pub async fn remove(self: &Arc<Self>, name_or_id: &str, force: bool) -> Result<()> {
+        let c = self.get(name_or_id)?;
+        if c.state.running {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+            self.kill(&c.id, "KILL").await.ok();
+            self.wait_not_running(&c.id, std::time::Duration::from_secs(30))
+                .await;
+        }
+        self.remove_stopped(&c.id).await
+    }
+
+    /// Remove a container that is not running (also used by AutoRemove).
+    pub(crate) async fn remove_stopped(self: &Arc<Self>, id: &str) -> Result<()> {
+        {
+            let mut inner = self.lock();
+            let Some(c) = inner.containers.get(id) else {
+                return Ok(());
+            };
+            if c.state.running {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a running container {id}. Stop the container before attempting removal or force remove"
+                )));
+            }
+            if !inner.busy.insert(id.to_string()) {
+                return Err(EngineError::Conflict(format!(
+                    "removal of container {id} is already in progress"
+                )));
+            }
+        }
+        let this = self.clone();
+        let id2 = id.to_string();
+        let res = blocking(move || {
+            if let Err(e) = this.images.remove(&id2) {
+                tracing::warn!("removing snapshot of {id2}: {e}");
+            }
+            let _ = std::fs::remove_dir_all(this.paths.socket_dir(&id2));
+            let _ = std::fs::remove_dir_all(this.paths.container_dir(&id2));
+            this.store.delete(&id2)
+        })
+        .await;
+        let mut inner = self.lock();
+        inner.busy.remove(id);
+        if res.is_ok() {
+            if let Some(c) = inner.containers.remove(id) {
+                inner.removed.insert(id.to_string(), c.state.exit_code);
+                for e in c.exec_ids {
+                    inner.execs.remove(&e);
+                }
+            }
+            inner.pending.remove(id);
+            inner.exit_seq.remove(id);
+        }
+        drop(inner);
+        self.notify();
+        res
+    }
+
+    /// Ids of containers using image `image_id` (`sha256:…`), with their running flag.
+    pub fn containers_using_image(&self, image_id: &str) -> Vec<(String, bool)> {
+        self.lock()
+            .containers
+            .values()
+            .filter(|c| c.image_id == image_id)
+            .map(|c| (c.id.clone(), c.state.running))
+            .collect()
+    }
+}
+
+pub(crate) fn resolve_in(inner: &Inner, name_or_id: &str) -> Result<String> {
+    let key = name_or_id.trim_start_matches('/');
+    if key.is_empty() {
+        return Err(EngineError::NoSuchContainer(name_or_id.to_string()));
+    }
+    if inner.containers.contains_key(key) {
+        return Ok(key.to_string());
+    }
+    if let Some(c) = inner.containers.values().find(|c| c.name == key) {
+        return Ok(c.id.clone());
+    }
+    let mut matches = inner.containers.keys().filter(|id| id.starts_with(key));
+    match (matches.next(), matches.next()) {
+        (Some(id), None) => Ok(id.clone()),
+        (Some(_), Some(_)) => Err(EngineError::InvalidParameter(format!(
+            "multiple IDs found with provided prefix: {key}"
+        ))),
+        _ => Err(EngineError::NoSuchContainer(name_or_id.to_string())),
+    }
+}
+
+fn env_key(e: &str) -> &str {
+    e.split_once('=').map(|(k, _)| k).unwrap_or(e)
+}
+
+/// Merge the image's defaults into a request config the way Docker does.
+pub fn merge_image_config(cfg: &mut crate::types::Config, img: &image::ContainerConfig) {
+    // Env: image first, request entries override by key.
+    let mut env: Vec<String> = img.env.clone().unwrap_or_default();
+    for e in cfg.env.clone().unwrap_or_default() {
+        let k = env_key(&e).to_string();
+        env.retain(|x| env_key(x) != k);
+        env.push(e);
+    }
+    cfg.env = Some(env);
+    // Entrypoint / Cmd.
+    let req_entry = cfg.entrypoint.clone();
+    match req_entry {
+        Some(ep) => {
+            // An explicit entrypoint resets the image's Cmd; [""] clears the entrypoint.
+            if ep.len() == 1 && ep[0].is_empty() {
+                cfg.entrypoint = None;
+            }
+            if ep.iter().all(|s| s.is_empty()) {
+                cfg.entrypoint = None;
+            }
+        }
+        None => {
+            cfg.entrypoint = img.entrypoint.clone();
+            if cfg.cmd.as_ref().map(|c| c.is_empty()).unwrap_or(true) {
+                cfg.cmd = img.cmd.clone();
+            }
+        }
+    }
+    if cfg.working_dir.is_empty() {
+        cfg.working_dir = img.working_dir.clone().unwrap_or_default();
+    }
+    if cfg.user.is_empty() {
+        cfg.user = img.user.clone().unwrap_or_default();
+    }
+    if let Some(l) = &img.labels {
+        let mut labels = l.clone();
+        labels.extend(cfg.labels.clone().unwrap_or_default());
+        cfg.labels = Some(labels);
+    } else if cfg.labels.is_none() {
+        cfg.labels = Some(Default::default());
+    }
+    if cfg.stop_signal.is_none() {
+        cfg.stop_signal = img.stop_signal.clone();
+    }
+    if let Some(p) = &img.exposed_ports {
+        cfg.extra
+            .entry("ExposedPorts".to_string())
+            .or_insert_with(|| serde_json::json!(p));
+    }
+}

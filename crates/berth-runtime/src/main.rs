@@ -8,7 +8,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "berth-runtime", version, about = "berth's OCI runtime (runc-compatible CLI)")]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "berth's OCI runtime (runc-compatible CLI)"
+)]
 struct Cli {
     /// Directory for container state.
     #[arg(long, global = true, default_value = "/run/berth-runtime")]
@@ -204,12 +208,22 @@ fn exec_process(
             Some((a, b)) => (a, Some(b)),
             None => (u.as_str(), None),
         };
-        let uid: u32 = uid.parse().map_err(|_| anyhow!("unsupported: --user {u} (numeric uid[:gid] only)"))?;
+        let uid: u32 = uid
+            .parse()
+            .map_err(|_| anyhow!("unsupported: --user {u} (numeric uid[:gid] only)"))?;
         let gid: u32 = match gid {
-            Some(g) => g.parse().map_err(|_| anyhow!("unsupported: --user {u} (numeric uid[:gid] only)"))?,
+            Some(g) => g
+                .parse()
+                .map_err(|_| anyhow!("unsupported: --user {u} (numeric uid[:gid] only)"))?,
             None => 0,
         };
-        p.set_user(UserBuilder::default().uid(uid).gid(gid).additional_gids(gids.to_vec()).build()?);
+        p.set_user(
+            UserBuilder::default()
+                .uid(uid)
+                .gid(gid)
+                .additional_gids(gids.to_vec())
+                .build()?,
+        );
     } else if !gids.is_empty() {
         let mut u2 = p.user().clone();
         u2.set_additional_gids(Some(gids.to_vec()));
@@ -237,15 +251,50 @@ fn run(cli: &Cli) -> Result<i32> {
         }
         Cmd::Kill { all, id, signal } => {
             let sig = match signal {
-                Some(s) => runtime::util::parse_signal(s).ok_or_else(|| anyhow!("invalid signal {s:?}"))?,
+                Some(s) => {
+                    runtime::util::parse_signal(s).ok_or_else(|| anyhow!("invalid signal {s:?}"))?
+                }
                 None => libc::SIGTERM,
             };
             container::kill(root, id, sig, *all)?;
         }
         Cmd::Delete { force, id } => container::delete(root, id, *force)?,
-        Cmd::Run { c, detach, keep } => return Ok(container::run(root, &c.id, &create_opts(c), *detach, *keep)?),
-        Cmd::Exec { process, cwd, env, user, additional_gids, tty, console_socket, pid_file, detach, no_new_privs, preserve_fds, id, args } => {
-            let p = exec_process(cli, id, process, cwd, env, user, additional_gids, *tty, *no_new_privs, args)?;
+        Cmd::Run { c, detach, keep } => {
+            return Ok(container::run(
+                root,
+                &c.id,
+                &create_opts(c),
+                *detach,
+                *keep,
+            )?)
+        }
+        Cmd::Exec {
+            process,
+            cwd,
+            env,
+            user,
+            additional_gids,
+            tty,
+            console_socket,
+            pid_file,
+            detach,
+            no_new_privs,
+            preserve_fds,
+            id,
+            args,
+        } => {
+            let p = exec_process(
+                cli,
+                id,
+                process,
+                cwd,
+                env,
+                user,
+                additional_gids,
+                *tty,
+                *no_new_privs,
+                args,
+            )?;
             let o = ExecOptions {
                 process: p,
                 console_socket: console_socket.clone(),
@@ -265,9 +314,21 @@ fn run(cli: &Cli) -> Result<i32> {
             } else if format == "json" {
                 writeln!(out, "{}", serde_json::to_string(&l)?)?;
             } else {
-                writeln!(out, "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED")?;
+                writeln!(
+                    out,
+                    "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                )?;
                 for s in &l {
-                    writeln!(out, "{:<20} {:<8} {:<10} {:<40} {:<32} root", s.id, s.pid, s.status, s.bundle.display(), s.created)?;
+                    writeln!(
+                        out,
+                        "{:<20} {:<8} {:<10} {:<40} {:<32} root",
+                        s.id,
+                        s.pid,
+                        s.status,
+                        s.bundle.display(),
+                        s.created
+                    )?;
                 }
             }
         }
@@ -313,7 +374,8 @@ fn run(cli: &Cli) -> Result<i32> {
                 pr.set_terminal(Some(true));
                 s.set_process(Some(pr));
             }
-            s.save(&p).map_err(|e| anyhow!("write {}: {e}", p.display()))?;
+            s.save(&p)
+                .map_err(|e| anyhow!("write {}: {e}", p.display()))?;
         }
     }
     Ok(0)
@@ -331,11 +393,46 @@ fn runtime_caps() -> Vec<String> {
 
 fn cap_name(i: u8) -> Option<String> {
     const N: [&str; 41] = [
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
         "CHECKPOINT_RESTORE",
     ];
     N.get(i as usize).map(|n| format!("CAP_{n}"))
@@ -345,11 +442,20 @@ fn log_error(cli: &Cli, msg: &str) {
     eprintln!("berth-runtime: {msg}");
     if let Some(path) = &cli.log {
         let line = if cli.log_format == "json" {
-            serde_json::json!({"level": "error", "msg": msg, "time": runtime::util::now_rfc3339()}).to_string()
+            serde_json::json!({"level": "error", "msg": msg, "time": runtime::util::now_rfc3339()})
+                .to_string()
         } else {
-            format!("time=\"{}\" level=error msg={:?}", runtime::util::now_rfc3339(), msg)
+            format!(
+                "time=\"{}\" level=error msg={:?}",
+                runtime::util::now_rfc3339(),
+                msg
+            )
         };
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{line}");
         }
     }

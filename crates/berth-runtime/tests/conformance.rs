@@ -18,9 +18,15 @@ struct Impl {
 }
 
 fn impls() -> Vec<Impl> {
-    let mut v = vec![Impl { name: "berth", bin: PathBuf::from(env!("CARGO_BIN_EXE_berth-runtime")) }];
+    let mut v = vec![Impl {
+        name: "berth",
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_berth-runtime")),
+    }];
     if Path::new("/usr/sbin/runc").exists() && std::env::var_os("BERTH_SKIP_RUNC").is_none() {
-        v.push(Impl { name: "runc", bin: PathBuf::from("/usr/sbin/runc") });
+        v.push(Impl {
+            name: "runc",
+            bin: PathBuf::from("/usr/sbin/runc"),
+        });
     }
     v
 }
@@ -42,8 +48,19 @@ struct Bundle {
 }
 
 const CAPS: [&str; 14] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ];
 
@@ -60,7 +77,11 @@ fn make_rootfs(rootfs: &Path) {
     for d in ["proc", "sys", "dev", "tmp", "etc", "root"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n").unwrap();
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n",
+    )
+    .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
 }
 
@@ -83,8 +104,17 @@ impl Bundle {
     /// Writes a Docker-like config.json running `args`, then lets `f` adjust it.
     fn config(&self, args: &[&str], f: impl FnOnce(&mut Value)) {
         let mut devs = vec![json!({"allow": false, "access": "rwm"})];
-        for (t, ma, mi) in [("c", Some(1), Some(3)), ("c", Some(1), Some(5)), ("c", Some(1), Some(7)), ("c", Some(1), Some(8)),
-            ("c", Some(1), Some(9)), ("c", Some(5), Some(0)), ("c", Some(5), Some(1)), ("c", Some(5), Some(2)), ("c", Some(136), None)] {
+        for (t, ma, mi) in [
+            ("c", Some(1), Some(3)),
+            ("c", Some(1), Some(5)),
+            ("c", Some(1), Some(7)),
+            ("c", Some(1), Some(8)),
+            ("c", Some(1), Some(9)),
+            ("c", Some(5), Some(0)),
+            ("c", Some(5), Some(1)),
+            ("c", Some(5), Some(2)),
+            ("c", Some(136), None),
+        ] {
             devs.push(json!({"allow": true, "type": t, "major": ma, "minor": mi, "access": "rwm"}));
         }
         let mut c = json!({
@@ -119,7 +149,11 @@ impl Bundle {
             }
         });
         f(&mut c);
-        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&c).unwrap(),
+        )
+        .unwrap();
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -137,7 +171,11 @@ impl Bundle {
     /// `run` in the foreground; returns (exit code, stdout, stderr).
     fn run(&self) -> (i32, String, String) {
         let o = self.rt(&["run", "-b", self.dir.to_str().unwrap(), &self.id]);
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        )
     }
 
     /// `create` with the container's stdio going to files in the bundle.
@@ -151,7 +189,11 @@ impl Bundle {
         c.stdout(out).stderr(err);
         let st = c.status().unwrap();
         let stderr = std::fs::read(self.dir.join("err.txt")).unwrap_or_default();
-        Output { status: st, stdout: vec![], stderr }
+        Output {
+            status: st,
+            stdout: vec![],
+            stderr,
+        }
     }
 
     fn out_file(&self) -> String {
@@ -167,7 +209,9 @@ impl Bundle {
     }
 
     fn status(&self) -> String {
-        self.state().and_then(|s| s["status"].as_str().map(String::from)).unwrap_or_else(|| "gone".into())
+        self.state()
+            .and_then(|s| s["status"].as_str().map(String::from))
+            .unwrap_or_else(|| "gone".into())
     }
 
     fn wait_status(&self, want: &str) {
@@ -178,14 +222,22 @@ impl Bundle {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("[{}] container never reached {want} (now {})", self.imp.name, self.status());
+        panic!(
+            "[{}] container never reached {want} (now {})",
+            self.imp.name,
+            self.status()
+        );
     }
 
     /// Cgroup dirs with our unique parent name, wherever the implementation put them.
     fn cgroup_parents(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        for e in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        for e in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let base = e.path();
             let mut cands = vec![base.join(&self.cg_parent)];
             for l in own.lines() {
@@ -203,13 +255,19 @@ impl Bundle {
     }
 
     fn state_entries(&self) -> usize {
-        std::fs::read_dir(&self.root).map(|r| r.flatten().filter(|e| e.path().is_dir()).count()).unwrap_or(0)
+        std::fs::read_dir(&self.root)
+            .map(|r| r.flatten().filter(|e| e.path().is_dir()).count())
+            .unwrap_or(0)
     }
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        let _ = self.cmd(&["delete", "--force", &self.id]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = self
+            .cmd(&["delete", "--force", &self.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         for p in self.cgroup_parents() {
             if let Ok(rd) = std::fs::read_dir(&p) {
                 for e in rd.flatten() {
@@ -262,7 +320,10 @@ fn env_cwd_user() {
     each(|imp| {
         let b = Bundle::new(imp, "user");
         b.config(&["sh", "-c", "echo $FOO; pwd; id -u; id -g; id -G"], |c| {
-            c["process"]["env"].as_array_mut().unwrap().push(json!("FOO=bar"));
+            c["process"]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("FOO=bar"));
             c["process"]["cwd"] = json!("/tmp");
             c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
         });
@@ -286,7 +347,11 @@ fn mounts_and_devices() {
         b.config(&["sh", "-c", script], |_| {});
         let (code, out, err) = b.run();
         assert_eq!(code, 0, "[{}] {err}", imp.name);
-        assert_eq!(out, "proc\nnull\npts\nshm\ndevs\nsysro\nlo\n", "[{}] stderr: {err}", imp.name);
+        assert_eq!(
+            out, "proc\nnull\npts\nshm\ndevs\nsysro\nlo\n",
+            "[{}] stderr: {err}",
+            imp.name
+        );
     });
 }
 
@@ -294,9 +359,16 @@ fn mounts_and_devices() {
 fn readonly_root() {
     each(|imp| {
         let b = Bundle::new(imp, "ro");
-        b.config(&["sh", "-c", "touch /x 2>/dev/null && echo rw || echo ro; touch /dev/shm/y && echo shm-ok"], |c| {
-            c["root"]["readonly"] = json!(true);
-        });
+        b.config(
+            &[
+                "sh",
+                "-c",
+                "touch /x 2>/dev/null && echo rw || echo ro; touch /dev/shm/y && echo shm-ok",
+            ],
+            |c| {
+                c["root"]["readonly"] = json!(true);
+            },
+        );
         let (code, out, err) = b.run();
         assert_eq!(code, 0, "[{}] {err}", imp.name);
         assert_eq!(out, "ro\nshm-ok\n", "[{}]", imp.name);
@@ -310,7 +382,12 @@ fn masked_and_readonly_paths() {
         b.config(&["sh", "-c", "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null || echo sysro"], |_| {});
         let (code, out, err) = b.run();
         assert_eq!(code, 0, "[{}] {err}", imp.name);
-        assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0", "sysro"], "[{}]", imp.name);
+        assert_eq!(
+            out.split_whitespace().collect::<Vec<_>>(),
+            ["0", "0", "sysro"],
+            "[{}]",
+            imp.name
+        );
     });
 }
 
@@ -335,7 +412,11 @@ fn pids_limit_stops_fork_bomb() {
         });
         let (_, out, err) = b.run();
         assert!(out.starts_with("10\n"), "[{}] {out}", imp.name);
-        assert!(err.contains("fork") || err.contains("Resource temporarily unavailable"), "[{}] {err}", imp.name);
+        assert!(
+            err.contains("fork") || err.contains("Resource temporarily unavailable"),
+            "[{}] {err}",
+            imp.name
+        );
     });
 }
 
@@ -356,32 +437,80 @@ fn cpu_quota_is_written() {
 fn lifecycle_and_state_json() {
     each(|imp| {
         let b = Bundle::new(imp, "life");
-        b.config(&["sh", "-c", "trap 'echo got-term; exit 9' TERM; echo started; while true; do sleep 0.05; done"], |_| {});
+        b.config(
+            &[
+                "sh",
+                "-c",
+                "trap 'echo got-term; exit 9' TERM; echo started; while true; do sleep 0.05; done",
+            ],
+            |_| {},
+        );
         let pidfile = b.dir.join("pid");
         let o = b.create(&["--pid-file", pidfile.to_str().unwrap()]);
-        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
         let s = b.state().expect("state");
         assert_eq!(s["status"], "created", "[{}]", imp.name);
         assert_eq!(s["id"], b.id.as_str());
         assert!(s["ociVersion"].is_string());
-        assert_eq!(Path::new(s["bundle"].as_str().unwrap()), std::fs::canonicalize(&b.dir).unwrap());
-        let pid: i64 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        assert_eq!(
+            Path::new(s["bundle"].as_str().unwrap()),
+            std::fs::canonicalize(&b.dir).unwrap()
+        );
+        let pid: i64 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         assert_eq!(s["pid"].as_i64(), Some(pid), "[{}]", imp.name);
-        assert!(b.out_file().is_empty(), "[{}] output before start", imp.name);
+        assert!(
+            b.out_file().is_empty(),
+            "[{}] output before start",
+            imp.name
+        );
         let o = b.rt(&["start", &b.id]);
-        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
         b.wait_status("running");
         let t = Instant::now();
         while !b.out_file().contains("started") && t.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(10));
         }
         let o = b.rt(&["kill", &b.id, "TERM"]);
-        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
         b.wait_status("stopped");
-        assert!(b.out_file().contains("got-term"), "[{}] signal did not reach pid 1: {}", imp.name, b.out_file());
-        assert_eq!(b.state().unwrap()["pid"].as_i64().unwrap_or(0), 0, "[{}] stopped pid", imp.name);
+        assert!(
+            b.out_file().contains("got-term"),
+            "[{}] signal did not reach pid 1: {}",
+            imp.name,
+            b.out_file()
+        );
+        assert_eq!(
+            b.state().unwrap()["pid"].as_i64().unwrap_or(0),
+            0,
+            "[{}] stopped pid",
+            imp.name
+        );
         let o = b.rt(&["delete", &b.id]);
-        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert!(b.state().is_none());
         assert_eq!(b.state_entries(), 0);
     });
@@ -396,7 +525,11 @@ fn delete_running_needs_force_and_kill_by_number() {
         assert!(b.rt(&["start", &b.id]).status.success());
         b.wait_status("running");
         let o = b.rt(&["delete", &b.id]);
-        assert!(!o.status.success(), "[{}] delete of a running container succeeded", imp.name);
+        assert!(
+            !o.status.success(),
+            "[{}] delete of a running container succeeded",
+            imp.name
+        );
         assert!(b.rt(&["kill", &b.id, "9"]).status.success());
         b.wait_status("stopped");
         assert!(b.rt(&["delete", &b.id]).status.success());
@@ -412,14 +545,46 @@ fn exec_into_running_container() {
         assert!(b.create(&[]).status.success());
         assert!(b.rt(&["start", &b.id]).status.success());
         b.wait_status("running");
-        let o = b.rt(&["exec", "--env", "E1=v1", "--cwd", "/tmp", &b.id, "sh", "-c", "echo in-$E1; pwd; cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname; exit 5"]);
-        assert_eq!(o.status.code(), Some(5), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
-        assert_eq!(String::from_utf8_lossy(&o.stdout), "in-v1\n/tmp\nsleep 100 \ntesthost\n", "[{}]", imp.name);
+        let o = b.rt(&[
+            "exec",
+            "--env",
+            "E1=v1",
+            "--cwd",
+            "/tmp",
+            &b.id,
+            "sh",
+            "-c",
+            "echo in-$E1; pwd; cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname; exit 5",
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(5),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "in-v1\n/tmp\nsleep 100 \ntesthost\n",
+            "[{}]",
+            imp.name
+        );
         let o = b.rt(&["exec", "--user", "1000:1000", &b.id, "id", "-u"]);
-        assert_eq!(String::from_utf8_lossy(&o.stdout), "1000\n", "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "1000\n",
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
         let o = b.rt(&["exec", &b.id, "nope"]);
         assert!(!o.status.success(), "[{}]", imp.name);
-        assert!(String::from_utf8_lossy(&o.stderr).contains("executable file not found in $PATH"), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("executable file not found in $PATH"),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert!(b.rt(&["delete", "--force", &b.id]).status.success());
     });
 }
@@ -429,7 +594,13 @@ fn recv_fd(sock: &std::os::unix::net::UnixStream) -> OwnedFd {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
     for c in msg.cmsgs().unwrap() {
         if let ControlMessageOwned::ScmRights(fds) = c {
             // SAFETY: the fd was just received and is ours.
@@ -443,9 +614,12 @@ fn recv_fd(sock: &std::os::unix::net::UnixStream) -> OwnedFd {
 fn terminal_via_console_socket() {
     each(|imp| {
         let b = Bundle::new(imp, "tty");
-        b.config(&["sh", "-c", "echo tty-ok; tty; test -t 0 && echo stdin-tty"], |c| {
-            c["process"]["terminal"] = json!(true);
-        });
+        b.config(
+            &["sh", "-c", "echo tty-ok; tty; test -t 0 && echo stdin-tty"],
+            |c| {
+                c["process"]["terminal"] = json!(true);
+            },
+        );
         let sock_path = b.dir.join("console.sock");
         let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
         let th = std::thread::spawn(move || {
@@ -453,7 +627,12 @@ fn terminal_via_console_socket() {
             recv_fd(&s)
         });
         let o = b.create(&["--console-socket", sock_path.to_str().unwrap()]);
-        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
         let master = th.join().unwrap();
         assert!(b.rt(&["start", &b.id]).status.success());
         let mut f = std::fs::File::from(master);
@@ -487,10 +666,18 @@ fn bad_executable_fails_create_and_leaves_nothing() {
         // runc logs the message JSON-escaped on stderr.
         let err = String::from_utf8_lossy(&o.stderr).replace("\\\"", "\"");
         assert!(!o.status.success(), "[{}]", imp.name);
-        assert!(err.contains("exec: \"nope\": executable file not found in $PATH"), "[{}] {err}", imp.name);
+        assert!(
+            err.contains("exec: \"nope\": executable file not found in $PATH"),
+            "[{}] {err}",
+            imp.name
+        );
         assert_eq!(b.state_entries(), 0, "[{}] state left behind", imp.name);
         if imp.name == "berth" {
-            assert!(b.cgroup_parents().is_empty(), "cgroups left: {:?}", b.cgroup_parents());
+            assert!(
+                b.cgroup_parents().is_empty(),
+                "cgroups left: {:?}",
+                b.cgroup_parents()
+            );
             assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         }
     });
@@ -507,7 +694,11 @@ fn cleanup_after_run() {
         assert_eq!(code, 0, "[{}] {err}", imp.name);
         assert_eq!(b.state_entries(), 0, "[{}]", imp.name);
         if imp.name == "berth" {
-            assert!(b.cgroup_parents().is_empty(), "cgroups left: {:?}", b.cgroup_parents());
+            assert!(
+                b.cgroup_parents().is_empty(),
+                "cgroups left: {:?}",
+                b.cgroup_parents()
+            );
         }
     });
 }
@@ -548,12 +739,149 @@ fn missing_cwd_and_unsupported_fail_cleanly() {
         let imp = &impls()[0];
         let b = Bundle::new(imp, "unsup");
         b.config(&["true"], |c| {
-            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+            c["linux"]["intelRdt"] = json!({"closID": "x"});
         });
         let o = b.create(&[]);
         assert!(!o.status.success());
-        assert!(String::from_utf8_lossy(&o.stderr).contains("unsupported: linux.seccomp"));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("unsupported: linux.intelRdt"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert_eq!(b.state_entries(), 0);
         assert!(b.cgroup_parents().is_empty());
     }
+}
+
+#[test]
+fn seccomp_filter_applies() {
+    each(|imp| {
+        let b = Bundle::new(imp, "scmp");
+        b.config(&["sh", "-c", "mkdir /tmp/d 2>/dev/null && echo made || echo denied; touch /tmp/f && echo touched"], |c| {
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "syscalls": [
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                    {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]}
+                ]
+            });
+        });
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        assert_eq!(out, "denied\ntouched\n", "[{}] {err}", imp.name);
+    });
+}
+
+#[test]
+fn cwd_cannot_escape_through_leaked_fds() {
+    // CVE-2024-21626: a cwd of /proc/self/fd/N must never land outside the rootfs.
+    each(|imp| {
+        for fd in 3..9 {
+            let b = Bundle::new(imp, "leak");
+            let cwd = format!("/proc/self/fd/{fd}");
+            b.config(&["sh", "-c", "pwd; ls ../../.. | head -3"], |c| {
+                c["process"]["cwd"] = json!(cwd);
+            });
+            let (code, out, _) = b.run();
+            assert!(
+                code != 0 || !out.contains("unreachable"),
+                "[{}] fd {fd}: {out}",
+                imp.name
+            );
+        }
+    });
+}
+
+#[test]
+fn kill_all_and_list() {
+    each(|imp| {
+        let b = Bundle::new(imp, "list");
+        b.config(&["sh", "-c", "sleep 100 & sleep 100"], |_| {});
+        assert!(b.create(&[]).status.success());
+        let o = b.rt(&["list", "--format", "json"]);
+        let l: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        assert_eq!(l[0]["id"], b.id.as_str(), "[{}] {l}", imp.name);
+        assert_eq!(l[0]["status"], "created", "[{}] {l}", imp.name);
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        let o = b.rt(&["kill", "--all", &b.id, "KILL"]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        b.wait_status("stopped");
+        assert!(b.rt(&["delete", &b.id]).status.success());
+        let o = b.rt(&["list", "-q"]);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).trim().is_empty(),
+            "[{}]",
+            imp.name
+        );
+    });
+}
+
+#[test]
+fn mount_targets_stay_inside_rootfs() {
+    each(|imp| {
+        let b = Bundle::new(imp, "escape");
+        let host = b.dir.join("host-target");
+        std::fs::create_dir_all(&host).unwrap();
+        std::os::unix::fs::symlink(&host, b.dir.join("rootfs/evil")).unwrap();
+        std::os::unix::fs::symlink("../../../../../..", b.dir.join("rootfs/up")).unwrap();
+        b.config(&["sh", "-c", "echo x > /evil/sub/f && echo ok"], |c| {
+            let m = c["mounts"].as_array_mut().unwrap();
+            m.push(json!({"destination": "/evil/sub", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}));
+            m.push(json!({"destination": "/up/escaped", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}));
+        });
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        assert_eq!(out, "ok\n", "[{}]", imp.name);
+        assert!(!host.join("sub").exists(), "[{}] mkdir followed a symlink out of the rootfs", imp.name);
+        assert!(b.dir.join("rootfs").join(host.strip_prefix("/").unwrap()).join("sub").is_dir(), "[{}]", imp.name);
+        assert!(b.dir.join("rootfs/escaped").is_dir(), "[{}]", imp.name);
+        assert!(!Path::new("/escaped").exists(), "[{}]", imp.name);
+    });
+}
+
+#[test]
+fn exec_with_terminal() {
+    each(|imp| {
+        let b = Bundle::new(imp, "exectty");
+        b.config(&["sleep", "100"], |_| {});
+        assert!(b.create(&[]).status.success());
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        let sock_path = b.dir.join("exec.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+        let th = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            recv_fd(&s)
+        });
+        let mut child = b
+            .cmd(&["exec", "-t", "--console-socket", sock_path.to_str().unwrap(), &b.id, "sh", "-c", "test -t 1 && echo exec-tty; exit 3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let master = th.join().unwrap();
+        let mut f = std::fs::File::from(master);
+        let mut out = String::new();
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if out.contains("exec-tty") {
+                break;
+            }
+        }
+        let st = child.wait().unwrap();
+        assert!(out.contains("exec-tty"), "[{}] {out}", imp.name);
+        assert_eq!(st.code(), Some(3), "[{}]", imp.name);
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
 }

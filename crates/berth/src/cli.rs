@@ -61,6 +61,12 @@ pub enum Command {
     Port(PortArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Show the berth version information
     Version,
     /// Display system-wide information
@@ -465,4 +471,87 @@ pub struct AttachArgs {
     pub sig_proxy: bool,
     /// CONTAINER
     pub container: String,
+}
+
+/// `berth container VERB`.
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// List containers
+    #[command(alias = "ps", alias = "list")]
+    Ls(PsArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+}
+
+/// `berth image VERB`.
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove one or more images
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
+}
+
+/// `berth container prune`.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+/// `berth image prune`.
+#[derive(Args, Debug)]
+pub struct ImagePruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand};
 use crate::client::{resolve_host, Client, ConnectError};
 use crate::cmd::container::RunError;
 
@@ -28,7 +28,14 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-async fn dispatch(client: Arc<Client>, command: Command) -> anyhow::Result<i32> {
+fn dispatch(
+    client: Arc<Client>,
+    command: Command,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<i32>>>> {
+    Box::pin(dispatch_inner(client, command))
+}
+
+async fn dispatch_inner(client: Arc<Client>, command: Command) -> anyhow::Result<i32> {
     use cmd::*;
     match command {
         Command::Run(a) => container::run_cmd(client, a).await,
@@ -53,8 +60,53 @@ async fn dispatch(client: Arc<Client>, command: Command) -> anyhow::Result<i32> 
         Command::Top(a) => extra::top(&client, a).await,
         Command::Port(a) => extra::port(&client, a).await,
         Command::Attach(a) => extra::attach(client, a).await,
+        Command::Container(c) => container_verb(client, c).await,
+        Command::Image(c) => image_verb(client, c).await,
         Command::Version => system::version(&client).await,
         Command::Info => system::info(&client).await,
+    }
+}
+
+async fn container_verb(client: Arc<Client>, c: ContainerCommand) -> anyhow::Result<i32> {
+    use cmd::*;
+    match c {
+        ContainerCommand::Ls(a) => dispatch(client, Command::Ps(a)).await,
+        ContainerCommand::Run(a) => dispatch(client, Command::Run(a)).await,
+        ContainerCommand::Create(a) => dispatch(client, Command::Create(a)).await,
+        ContainerCommand::Start(a) => dispatch(client, Command::Start(a)).await,
+        ContainerCommand::Stop(a) => dispatch(client, Command::Stop(a)).await,
+        ContainerCommand::Restart(a) => dispatch(client, Command::Restart(a)).await,
+        ContainerCommand::Kill(a) => dispatch(client, Command::Kill(a)).await,
+        ContainerCommand::Rm(a) => dispatch(client, Command::Rm(a)).await,
+        ContainerCommand::Logs(a) => dispatch(client, Command::Logs(a)).await,
+        ContainerCommand::Exec(a) => dispatch(client, Command::Exec(a)).await,
+        ContainerCommand::Inspect(mut a) => {
+            a.kind = Some("container".into());
+            dispatch(client, Command::Inspect(a)).await
+        }
+        ContainerCommand::Wait(a) => dispatch(client, Command::Wait(a)).await,
+        ContainerCommand::Pause(a) => dispatch(client, Command::Pause(a)).await,
+        ContainerCommand::Unpause(a) => dispatch(client, Command::Unpause(a)).await,
+        ContainerCommand::Rename(a) => dispatch(client, Command::Rename(a)).await,
+        ContainerCommand::Top(a) => dispatch(client, Command::Top(a)).await,
+        ContainerCommand::Port(a) => dispatch(client, Command::Port(a)).await,
+        ContainerCommand::Attach(a) => dispatch(client, Command::Attach(a)).await,
+        ContainerCommand::Prune(a) => extra::container_prune(&client, a).await,
+    }
+}
+
+async fn image_verb(client: Arc<Client>, c: ImageCommand) -> anyhow::Result<i32> {
+    use cmd::*;
+    match c {
+        ImageCommand::Ls(a) => dispatch(client, Command::Images(a)).await,
+        ImageCommand::Rm(a) => dispatch(client, Command::Rmi(a)).await,
+        ImageCommand::Import(a) => dispatch(client, Command::Import(a)).await,
+        ImageCommand::Tag(a) => dispatch(client, Command::Tag(a)).await,
+        ImageCommand::Inspect(mut a) => {
+            a.kind = Some("image".into());
+            dispatch(client, Command::Inspect(a)).await
+        }
+        ImageCommand::Prune(a) => extra::image_prune(&client, a).await,
     }
 }
 
@@ -103,8 +155,8 @@ fn main() {
         }
     };
     let verb = match &cli.command {
-        Command::Run(_) => "run",
-        Command::Create(_) => "create",
+        Command::Run(_) | Command::Container(ContainerCommand::Run(_)) => "run",
+        Command::Create(_) | Command::Container(ContainerCommand::Create(_)) => "create",
         _ => "",
     };
     let host = resolve_host(cli.host.as_deref());

@@ -181,6 +181,15 @@ fn run_resources(d: &Daemon) -> Result<(), String> {
         out.stdout.trim() == "67108864 1500000000 100 v",
         "inspect {out:?}"
     );
+    let out = d
+        .berth(&[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}{{if .State.Running}}up{{else}}down{{end}}",
+            &name,
+        ])
+        .ok()?;
+    check!(out.stdout == "k=v;down\n", "range/if template {out:?}");
     d.berth(&["rm", &name]).ok()?;
     Ok(())
 }

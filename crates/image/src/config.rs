@@ -14,10 +14,10 @@ pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.ima
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {
     /// CPU architecture, e.g. `amd64`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub architecture: String,
     /// Operating system, e.g. `linux`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub os: String,
     /// CPU variant, e.g. `v8`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,10 +32,14 @@ pub struct ImageConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ContainerConfig>,
     /// The layer chain.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub rootfs: RootFs,
     /// How the image was built, one entry per instruction.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub history: Vec<History>,
     /// Fields this struct does not model, kept verbatim.
     #[serde(flatten)]
@@ -85,7 +89,7 @@ pub struct RootFs {
     #[serde(rename = "type")]
     pub kind: String,
     /// Digests of the uncompressed layer tars, lowest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub diff_ids: Vec<String>,
 }
 
@@ -131,5 +135,38 @@ pub fn host_platform() -> (&'static str, Option<&'static str>) {
         "riscv64" => ("riscv64", None),
         "loongarch64" => ("loong64", None),
         other => (other, None),
+    }
+}
+
+/// Deserializes `null` as the type's default (registries' configs sometimes carry nulls).
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls_and_unknown_fields() {
+        let raw = r#"{"architecture":null,"os":"linux","history":null,
+            "rootfs":{"type":"layers","diff_ids":null},
+            "config":{"Env":null,"Cmd":["sh"],"Healthcheck":{"Test":["NONE"]}},
+            "container_config":{"Hostname":"x"},"docker_version":"1"}"#;
+        let c: ImageConfig = serde_json::from_str(raw).unwrap();
+        assert_eq!(c.architecture, "");
+        assert!(c.history.is_empty() && c.rootfs.diff_ids.is_empty());
+        let cc = c.config.clone().unwrap();
+        assert_eq!(cc.cmd.unwrap(), vec!["sh"]);
+        assert!(cc.extra.contains_key("Healthcheck"));
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(back["docker_version"], "1");
+        assert_eq!(back["container_config"]["Hostname"], "x");
+        assert_eq!(back["config"]["Healthcheck"]["Test"][0], "NONE");
+        assert!(back["config"].get("Env").is_none());
     }
 }

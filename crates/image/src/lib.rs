@@ -6,9 +6,12 @@
 //!   `docker import`, lookup, tag, remove with reference-counted garbage collection.
 //! - [`unpack`]: safe layer extraction (no path escapes, whiteouts to overlay form).
 //! - [`snapshot`]: [`Snapshotter`] — writable overlayfs mounts over an image's layers.
+//! - [`diff`]: a directory (overlay upper dir or merged rootfs) written back as a layer tar.
 //!
 //! The API is synchronous; every type is `Send + Sync` so the engine can share an
 //! `Arc<ImageStore>` and call it from `spawn_blocking`.
+
+#![warn(missing_docs)]
 
 pub mod changes;
 pub mod compression;

@@ -116,7 +116,7 @@ struct Resolved {
 
 impl ImageStore {
     /// Opens (creating) the store under `root` (= `D/image`). Leftovers in `tmp/` from a crash
-    /// are removed.
+    /// are removed, and so are layer dirs and blobs no image references (see [`ImageStore::gc`]).
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         let content = ContentStore::open(&root)?;
@@ -126,7 +126,6 @@ impl ImageStore {
         // The database is opened first: it locks the store against a second opener, so what
         // is in tmp/ now is a crash leftover (temp blobs, half-unpacked layers).
         let meta = Metadata::open(&root.join("metadata.redb"))?;
-        // Crash leftovers: temp blobs and half-unpacked layers.
         if let Ok(rd) = fs::read_dir(&tmp) {
             for ent in rd.flatten() {
                 let p = ent.path();
@@ -136,14 +135,56 @@ impl ImageStore {
                 };
             }
         }
-        Ok(ImageStore {
+        let store = ImageStore {
             root,
             content,
             layers,
             tmp,
             meta,
             lock: Mutex::new(()),
-        })
+        };
+        store.gc()?;
+        Ok(store)
+    }
+
+    /// Removes what no image references: layer dirs and content blobs left by a crash
+    /// between unpacking/downloading and recording an image. Run by [`ImageStore::open`].
+    /// Blobs written to [`ImageStore::content`] but not yet recorded by
+    /// [`ImageStore::commit_image`] (a pull in flight) would be deleted too: call it only when
+    /// no pull or commit is running. Returns how many layer dirs and blobs went.
+    pub fn gc(&self) -> Result<(usize, usize)> {
+        let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let state = self.meta.load()?;
+        let mut blobs = BTreeSet::new();
+        let mut layers = BTreeSet::new();
+        for i in state.images.values() {
+            blobs.extend(i.blobs.iter().cloned());
+            layers.extend(i.config.rootfs.diff_ids.iter().cloned());
+        }
+        let mut doomed = Vec::new();
+        let rd =
+            fs::read_dir(&self.layers).map_err(|e| ImageError::io("read dir", &self.layers, e))?;
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if !layers.contains(&format!("sha256:{name}")) {
+                let to = unique_tmp(&self.tmp, "gc");
+                fs::rename(ent.path(), &to).map_err(|e| ImageError::io("rename", ent.path(), e))?;
+                doomed.push(to);
+            }
+        }
+        let mut nblobs = 0;
+        for d in self.content.list()? {
+            if !blobs.contains(d.as_str()) {
+                self.content.delete(&d)?;
+                nblobs += 1;
+            }
+        }
+        drop(guard);
+        let nlayers = doomed.len();
+        for d in doomed {
+            let _ = fs::remove_dir_all(d);
+        }
+        Ok((nlayers, nblobs))
     }
 
     /// The store's root directory (`D/image`).
@@ -402,8 +443,10 @@ impl ImageStore {
         // Hash whatever follows the end-of-archive marker too: the diff id covers the whole
         // uncompressed stream.
         io::copy(&mut tee, &mut io::sink()).map_err(archive_err)?;
-        staged.tar_size = tee.hasher.len();
-        staged.diff_id = tee.hasher.finish();
+        (staged.diff_id, staged.tar_size) = match &tee.blob {
+            Some(b) => (b.digest(), b.len()),
+            None => (tee.hasher.clone().finish(), tee.hasher.len()),
+        };
         staged.blob = tee.blob;
         staged.size = stats.size;
         Ok(staged)
@@ -431,9 +474,11 @@ impl ImageStore {
             .or_else(|| config.created.clone())
             .unwrap_or_else(now_rfc3339);
 
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let state = self.meta.load()?;
         let mut created_paths: Vec<PathBuf> = Vec::new();
+        // Staged copies of layers already present: deleted after the lock is released.
+        let mut doomed: Vec<PathBuf> = Vec::new();
         let result = (|| -> Result<()> {
             // Sizes and presence of every layer of the chain.
             let mut sizes = Vec::new();
@@ -482,7 +527,7 @@ impl ImageStore {
                 let dest = self.layer_dir(&l.diff_id);
                 let Some(dir) = l.dir.take() else { continue };
                 if dest.exists() {
-                    let _ = fs::remove_dir_all(&dir);
+                    doomed.push(dir);
                 } else {
                     fs::rename(&dir, &dest).map_err(|e| ImageError::io("rename", &dest, e))?;
                     created_paths.push(dest);
@@ -508,6 +553,10 @@ impl ImageStore {
             }
             self.meta.commit(ops)
         })();
+        drop(guard);
+        for d in doomed {
+            let _ = fs::remove_dir_all(d);
+        }
         if let Err(e) = result {
             for p in created_paths {
                 let _ = if p.is_dir() {
@@ -561,7 +610,7 @@ impl ImageStore {
     /// which needs `force` when it is tagged in more than one repository. Blobs and layer
     /// directories go when no other image uses them.
     pub fn remove(&self, name_or_id: &str, force: bool) -> Result<Vec<DeleteItem>> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let state = self.meta.load()?;
         let r = resolve(&state, name_or_id)?;
         let refs: Vec<String> = state
@@ -616,14 +665,23 @@ impl ImageStore {
             gc = state.images.get(&r.id).cloned();
         }
         self.meta.commit(ops)?;
-        if let Some(img) = gc {
-            self.collect_garbage(&state, &img)?;
+        let doomed = match gc {
+            Some(img) => self.collect_garbage(&state, &img)?,
+            None => Vec::new(),
+        };
+        drop(guard);
+        // Unreferenced layer dirs were renamed into tmp/ under the lock; deleting them can
+        // take a while and needs no lock (a crash leaves them for the next open to delete).
+        for d in doomed {
+            let _ = fs::remove_dir_all(d);
         }
         Ok(items)
     }
 
-    /// Deletes the blobs and layer dirs of `gone` that no other image uses.
-    fn collect_garbage(&self, state: &State, gone: &StoredImage) -> Result<()> {
+    /// Deletes the blobs of `gone` that no other image uses, and moves its unused layer dirs
+    /// into `tmp/`; returns those for the caller to delete.
+    fn collect_garbage(&self, state: &State, gone: &StoredImage) -> Result<Vec<PathBuf>> {
+        let mut doomed = Vec::new();
         let others = state.images.values().filter(|i| i.id != gone.id);
         let mut used_blobs = BTreeSet::new();
         let mut used_layers = BTreeSet::new();
@@ -646,14 +704,13 @@ impl ImageStore {
                 let dir = self.layer_dir(&d);
                 if dir.exists() {
                     // Rename first so a half-deleted layer is never seen under its name.
-                    let doomed = unique_tmp(&self.tmp, "gc");
-                    fs::rename(&dir, &doomed).map_err(|e| ImageError::io("rename", &dir, e))?;
-                    fs::remove_dir_all(&doomed)
-                        .map_err(|e| ImageError::io("remove", &doomed, e))?;
+                    let to = unique_tmp(&self.tmp, "gc");
+                    fs::rename(&dir, &to).map_err(|e| ImageError::io("rename", &dir, e))?;
+                    doomed.push(to);
                 }
             }
         }
-        Ok(())
+        Ok(doomed)
     }
 
     /// The unpacked layer directories of an image, lowest first.
@@ -733,7 +790,7 @@ pub struct NewImage {
     pub created: Option<String>,
 }
 
-/// Hashes everything read and copies it into `blob` when there is one.
+/// Copies everything read into `blob` (which hashes it), or hashes it when there is none.
 struct TeeReader<R: Read> {
     inner: R,
     hasher: Hasher,
@@ -743,9 +800,10 @@ struct TeeReader<R: Read> {
 impl<R: Read> Read for TeeReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        if let Some(b) = self.blob.as_mut() {
-            b.write_all(&buf[..n])?;
+        // The blob writer hashes what it is given: hash here only without one.
+        match self.blob.as_mut() {
+            Some(b) => b.write_all(&buf[..n])?,
+            None => self.hasher.update(&buf[..n]),
         }
         Ok(n)
     }

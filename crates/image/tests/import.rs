@@ -431,6 +431,21 @@ fn reopen_cleans_tmp() {
     let tmp = t.image_root().join("tmp");
     fs::create_dir_all(tmp.join("layer-leftover/x")).unwrap();
     fs::write(tmp.join("blob-leftover"), b"x").unwrap();
-    let _store = t.store();
+    // An orphan layer dir and blob (crash between unpack and record) go too; a recorded
+    // image's survive.
+    let store = t.store();
+    let img = import(&store, &busybox_tar(), Some("keep")).unwrap();
+    drop(store);
+    let orphan_layer = t.image_root().join("layers/sha256").join("e".repeat(64));
+    fs::create_dir_all(orphan_layer.join("bin")).unwrap();
+    let orphan_blob = t.image_root().join("content/sha256").join("e".repeat(64));
+    fs::write(&orphan_blob, b"x").unwrap();
+    let store = t.store();
     assert!(names(&tmp).is_empty());
+    assert!(!orphan_layer.exists() && !orphan_blob.exists());
+    assert!(store.layer_dirs(&img).unwrap()[0]
+        .join("bin/busybox")
+        .is_file());
+    assert_eq!(names(&t.image_root().join("content/sha256")).len(), 3);
+    assert_eq!(store.gc().unwrap(), (0, 0));
 }

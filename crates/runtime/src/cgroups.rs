@@ -19,7 +19,9 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo".into())?;
     let mut out = Vec::new();
     for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let pre: Vec<&str> = pre.split(' ').collect();
         let post: Vec<&str> = post.split(' ').collect();
         if pre.len() < 5 || post.len() < 3 {
@@ -27,19 +29,36 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
         }
         let mp = PathBuf::from(pre[4].replace("\\040", " "));
         match post[0] {
-            "cgroup2" => out.push(Hierarchy { mountpoint: mp, controllers: vec![], v2: true }),
+            "cgroup2" => out.push(Hierarchy {
+                mountpoint: mp,
+                controllers: vec![],
+                v2: true,
+            }),
             "cgroup" => {
                 let ctrls: Vec<String> = post[2]
                     .split(',')
                     .filter(|o| {
-                        !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "clone_children" | "xattr" | "noprefix")
-                            && !o.starts_with("name=")
+                        !matches!(
+                            *o,
+                            "rw" | "ro"
+                                | "nosuid"
+                                | "nodev"
+                                | "noexec"
+                                | "relatime"
+                                | "clone_children"
+                                | "xattr"
+                                | "noprefix"
+                        ) && !o.starts_with("name=")
                             && !o.starts_with("release_agent=")
                     })
                     .map(String::from)
                     .collect();
                 if !ctrls.is_empty() && !out.iter().any(|h: &Hierarchy| h.controllers == ctrls) {
-                    out.push(Hierarchy { mountpoint: mp, controllers: ctrls, v2: false });
+                    out.push(Hierarchy {
+                        mountpoint: mp,
+                        controllers: ctrls,
+                        v2: false,
+                    });
                 }
             }
             _ => {}
@@ -79,11 +98,16 @@ impl Cgroup {
     /// no v1 controller is mounted). Nothing is created yet.
     pub fn new(path: &Path) -> Result<Cgroup> {
         if path.to_string_lossy().contains(':') {
-            return Err(Error::Unsupported("systemd cgroupsPath (slice:prefix:name)".into()));
+            return Err(Error::Unsupported(
+                "systemd cgroupsPath (slice:prefix:name)".into(),
+            ));
         }
         let rel = clean_rel(path)?;
         let hs = hierarchies()?;
-        let mut cg = Cgroup { path: PathBuf::from("/").join(&rel), ..Default::default() };
+        let mut cg = Cgroup {
+            path: PathBuf::from("/").join(&rel),
+            ..Default::default()
+        };
         let any_v1 = hs.iter().any(|h| !h.v2);
         for h in hs {
             if h.v2 {
@@ -91,7 +115,8 @@ impl Cgroup {
                     cg.v2 = Some((h.mountpoint.join(&rel), h.mountpoint.clone()));
                 }
             } else {
-                cg.v1.push((h.controllers.clone(), h.mountpoint.join(&rel), h.mountpoint));
+                cg.v1
+                    .push((h.controllers.clone(), h.mountpoint.join(&rel), h.mountpoint));
             }
         }
         if cg.v1.is_empty() && cg.v2.is_none() {
@@ -101,7 +126,10 @@ impl Cgroup {
     }
 
     fn dir(&self, ctrl: &str) -> Option<&Path> {
-        self.v1.iter().find(|(c, _, _)| c.iter().any(|x| x == ctrl)).map(|(_, d, _)| d.as_path())
+        self.v1
+            .iter()
+            .find(|(c, _, _)| c.iter().any(|x| x == ctrl))
+            .map(|(_, d, _)| d.as_path())
     }
 
     /// All directories (leaf) of this container.
@@ -162,7 +190,10 @@ impl Cgroup {
     /// Freezes (true) or thaws (false) the container.
     pub fn freeze(&self, frozen: bool) -> Result<()> {
         if let Some(d) = self.dir("freezer") {
-            write_file(&d.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })?;
+            write_file(
+                &d.join("freezer.state"),
+                if frozen { "FROZEN" } else { "THAWED" },
+            )?;
             for _ in 0..1000 {
                 let s = std::fs::read_to_string(d.join("freezer.state")).unwrap_or_default();
                 if s.trim() == if frozen { "FROZEN" } else { "THAWED" } {
@@ -181,10 +212,14 @@ impl Cgroup {
     /// True when the freezer reports the container frozen.
     pub fn is_frozen(&self) -> bool {
         if let Some(d) = self.dir("freezer") {
-            return std::fs::read_to_string(d.join("freezer.state")).map(|s| s.trim() == "FROZEN").unwrap_or(false);
+            return std::fs::read_to_string(d.join("freezer.state"))
+                .map(|s| s.trim() == "FROZEN")
+                .unwrap_or(false);
         }
         if let Some((d, _)) = &self.v2 {
-            return std::fs::read_to_string(d.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false);
+            return std::fs::read_to_string(d.join("cgroup.freeze"))
+                .map(|s| s.trim() == "1")
+                .unwrap_or(false);
         }
         false
     }
@@ -204,7 +239,11 @@ impl Cgroup {
             if i == 0 && frozen {
                 let _ = self.freeze(false);
             }
-            std::thread::sleep(std::time::Duration::from_millis(if i < 20 { 1 } else { 10 }));
+            std::thread::sleep(std::time::Duration::from_millis(if i < 20 {
+                1
+            } else {
+                10
+            }));
         }
     }
 
@@ -273,7 +312,8 @@ impl Cgroup {
     }
 
     fn need(&self, ctrl: &str) -> Result<&Path> {
-        self.dir(ctrl).ok_or_else(|| Error::Unsupported(format!("cgroup controller {ctrl} not mounted")))
+        self.dir(ctrl)
+            .ok_or_else(|| Error::Unsupported(format!("cgroup controller {ctrl} not mounted")))
     }
 
     fn apply_v1(&self, r: &LinuxResources) -> Result<()> {
@@ -290,7 +330,9 @@ impl Cgroup {
                 if f.exists() {
                     write_file(&f, &s.to_string())?;
                 } else if s != -1 && Some(s) != m.limit() {
-                    return Err(Error::Unsupported("memory swap limit (no swap accounting)".into()));
+                    return Err(Error::Unsupported(
+                        "memory swap limit (no swap accounting)".into(),
+                    ));
                 }
             }
             if let Some(v) = m.reservation() {
@@ -307,9 +349,15 @@ impl Cgroup {
         }
         if let Some(c) = r.cpu() {
             if c.burst().is_some() || c.idle().is_some() {
-                return Err(Error::Unsupported("linux.resources.cpu.burst/idle on cgroup v1".into()));
+                return Err(Error::Unsupported(
+                    "linux.resources.cpu.burst/idle on cgroup v1".into(),
+                ));
             }
-            if c.shares().is_some() || c.quota().is_some() || c.period().is_some() || c.realtime_runtime().is_some() {
+            if c.shares().is_some()
+                || c.quota().is_some()
+                || c.period().is_some()
+                || c.realtime_runtime().is_some()
+            {
                 let d = self.need("cpu")?;
                 if let Some(v) = c.shares() {
                     write_file(&d.join("cpu.shares"), &v.to_string())?;
@@ -335,40 +383,74 @@ impl Cgroup {
             }
         }
         if let Some(p) = r.pids() {
-            let v = if p.limit() > 0 { p.limit().to_string() } else { "max".into() };
+            let v = if p.limit() > 0 {
+                p.limit().to_string()
+            } else {
+                "max".into()
+            };
             write_file(&self.need("pids")?.join("pids.max"), &v)?;
         }
         if let Some(b) = r.block_io() {
             let d = self.need("blkio")?;
             if b.leaf_weight().is_some() {
-                return Err(Error::Unsupported("linux.resources.blockIO.leafWeight".into()));
+                return Err(Error::Unsupported(
+                    "linux.resources.blockIO.leafWeight".into(),
+                ));
             }
             if let Some(w) = b.weight() {
-                let f = [d.join("blkio.weight"), d.join("blkio.bfq.weight")].into_iter().find(|f| f.exists());
+                let f = [d.join("blkio.weight"), d.join("blkio.bfq.weight")]
+                    .into_iter()
+                    .find(|f| f.exists());
                 match f {
                     Some(f) => write_file(&f, &w.to_string())?,
-                    None => return Err(Error::Unsupported("blkio weight (kernel has no blkio.weight)".into())),
+                    None => {
+                        return Err(Error::Unsupported(
+                            "blkio weight (kernel has no blkio.weight)".into(),
+                        ))
+                    }
                 }
             }
             if let Some(wd) = b.weight_device() {
                 for w in wd {
-                    let f = [d.join("blkio.weight_device"), d.join("blkio.bfq.weight_device")].into_iter().find(|f| f.exists());
+                    let f = [
+                        d.join("blkio.weight_device"),
+                        d.join("blkio.bfq.weight_device"),
+                    ]
+                    .into_iter()
+                    .find(|f| f.exists());
                     match (f, w.weight()) {
-                        (Some(f), Some(wt)) => write_file(&f, &format!("{}:{} {}", w.major(), w.minor(), wt))?,
+                        (Some(f), Some(wt)) => {
+                            write_file(&f, &format!("{}:{} {}", w.major(), w.minor(), wt))?
+                        }
                         (None, _) => return Err(Error::Unsupported("blkio weight_device".into())),
                         _ => {}
                     }
                 }
             }
             let th = [
-                (b.throttle_read_bps_device(), "blkio.throttle.read_bps_device"),
-                (b.throttle_write_bps_device(), "blkio.throttle.write_bps_device"),
-                (b.throttle_read_iops_device(), "blkio.throttle.read_iops_device"),
-                (b.throttle_write_iops_device(), "blkio.throttle.write_iops_device"),
+                (
+                    b.throttle_read_bps_device(),
+                    "blkio.throttle.read_bps_device",
+                ),
+                (
+                    b.throttle_write_bps_device(),
+                    "blkio.throttle.write_bps_device",
+                ),
+                (
+                    b.throttle_read_iops_device(),
+                    "blkio.throttle.read_iops_device",
+                ),
+                (
+                    b.throttle_write_iops_device(),
+                    "blkio.throttle.write_iops_device",
+                ),
             ];
             for (list, file) in th {
                 for t in list.iter().flatten() {
-                    write_file(&d.join(file), &format!("{}:{} {}", t.major(), t.minor(), t.rate()))?;
+                    write_file(
+                        &d.join(file),
+                        &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+                    )?;
                 }
             }
         }
@@ -381,14 +463,22 @@ impl Cgroup {
                         Some(LinuxDeviceType::P) => "p",
                         Some(LinuxDeviceType::A) | None => "a",
                     };
-                    let num = |v: Option<i64>| v.filter(|x| *x >= 0).map(|x| x.to_string()).unwrap_or_else(|| "*".into());
+                    let num = |v: Option<i64>| {
+                        v.filter(|x| *x >= 0)
+                            .map(|x| x.to_string())
+                            .unwrap_or_else(|| "*".into())
+                    };
                     let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
                     let line = if t == "a" && rule.major().is_none() && rule.minor().is_none() {
                         "a".to_string()
                     } else {
                         format!("{t} {}:{} {access}", num(rule.major()), num(rule.minor()))
                     };
-                    let f = if rule.allow() { "devices.allow" } else { "devices.deny" };
+                    let f = if rule.allow() {
+                        "devices.allow"
+                    } else {
+                        "devices.deny"
+                    };
                     write_file(&d.join(f), &line)?;
                 }
             }
@@ -403,20 +493,31 @@ impl Cgroup {
             return Err(Error::Unsupported("linux.resources.rdma".into()));
         }
         if r.unified().as_ref().is_some_and(|m| !m.is_empty()) {
-            return Err(Error::Unsupported("linux.resources.unified on cgroup v1".into()));
+            return Err(Error::Unsupported(
+                "linux.resources.unified on cgroup v1".into(),
+            ));
         }
         Ok(())
     }
 
     fn apply_v2(&self, r: &LinuxResources) -> Result<()> {
-        let Some((d, _)) = &self.v2 else { return Ok(()) };
+        let Some((d, _)) = &self.v2 else {
+            return Ok(());
+        };
         if let Some(m) = r.memory() {
             let lim = m.limit().unwrap_or(0);
             if let Some(l) = m.limit() {
-                write_file(&d.join("memory.max"), &if l > 0 { l.to_string() } else { "max".into() })?;
+                write_file(
+                    &d.join("memory.max"),
+                    &if l > 0 { l.to_string() } else { "max".into() },
+                )?;
             }
             if let Some(s) = m.swap() {
-                let v = if s < 0 { "max".to_string() } else { (s - lim).max(0).to_string() };
+                let v = if s < 0 {
+                    "max".to_string()
+                } else {
+                    (s - lim).max(0).to_string()
+                };
                 if d.join("memory.swap.max").exists() {
                     write_file(&d.join("memory.swap.max"), &v)?;
                 }
@@ -427,7 +528,11 @@ impl Cgroup {
         }
         if let Some(c) = r.cpu() {
             if let Some(s) = c.shares() {
-                let w = if s == 0 { 100 } else { 1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142 };
+                let w = if s == 0 {
+                    100
+                } else {
+                    1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142
+                };
                 write_file(&d.join("cpu.weight"), &w.to_string())?;
             }
             if c.quota().is_some() || c.period().is_some() {
@@ -435,7 +540,10 @@ impl Cgroup {
                     Some(q) if q > 0 => q.to_string(),
                     _ => "max".into(),
                 };
-                write_file(&d.join("cpu.max"), &format!("{q} {}", c.period().unwrap_or(100_000)))?;
+                write_file(
+                    &d.join("cpu.max"),
+                    &format!("{q} {}", c.period().unwrap_or(100_000)),
+                )?;
             }
             if let Some(v) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
                 write_file(&d.join("cpuset.cpus"), v)?;
@@ -445,7 +553,11 @@ impl Cgroup {
             }
         }
         if let Some(p) = r.pids() {
-            let v = if p.limit() > 0 { p.limit().to_string() } else { "max".into() };
+            let v = if p.limit() > 0 {
+                p.limit().to_string()
+            } else {
+                "max".into()
+            };
             write_file(&d.join("pids.max"), &v)?;
         }
         if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
@@ -473,7 +585,8 @@ fn init_cpuset(mp: &Path, dir: &Path) -> Result<()> {
         for f in ["cpuset.cpus", "cpuset.mems"] {
             let mine = std::fs::read_to_string(cur.join(f)).unwrap_or_default();
             if mine.trim().is_empty() {
-                let p = std::fs::read_to_string(parent.join(f)).ctx(|| format!("read {}", parent.join(f).display()))?;
+                let p = std::fs::read_to_string(parent.join(f))
+                    .ctx(|| format!("read {}", parent.join(f).display()))?;
                 write_file(&cur.join(f), p.trim())?;
             }
         }

@@ -50,7 +50,10 @@ fn check_supported(spec: &Spec) -> Result<()> {
     }) {
         return un("hooks");
     }
-    let p = spec.process().as_ref().ok_or_else(|| Error::Config("no process in config".into()))?;
+    let p = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("no process in config".into()))?;
     if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
         return un("process.apparmorProfile");
     }
@@ -67,7 +70,9 @@ fn check_supported(spec: &Spec) -> Result<()> {
         return un("process.execCPUAffinity");
     }
     if let Some(l) = spec.linux() {
-        if l.uid_mappings().as_ref().is_some_and(|v| !v.is_empty()) || l.gid_mappings().as_ref().is_some_and(|v| !v.is_empty()) {
+        if l.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+            || l.gid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+        {
             return un("linux.uidMappings (user namespaces)");
         }
         if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
@@ -107,7 +112,16 @@ fn open_ro(p: &Path) -> Result<OwnedFd> {
 /// clone(2) with fork semantics plus `flags`.
 fn clone_fork(flags: libc::c_int) -> Result<i32> {
     // SAFETY: raw clone without a new stack behaves like fork; the runtime is single-threaded.
-    let r = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
     if r < 0 {
         return Err(Error::last("clone"));
     }
@@ -143,28 +157,43 @@ impl Drop for Undo<'_> {
 }
 
 fn mkfifo(p: &Path) -> Result<()> {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| Error::Config("bad path".into()))?;
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::Config("bad path".into()))?;
     // SAFETY: valid path.
     if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } != 0 {
         return Err(Error::last(format!("mkfifo {}", p.display())));
     }
     // umask may have cleared bits.
-    std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o622)).ctx(|| "chmod fifo".into())
+    std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .ctx(|| "chmod fifo".into())
 }
 
 /// Creates the container: everything is set up and the init waits on the exec fifo.
 /// Returns the init's pid (a child of the calling process).
 pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     state::check_id(id)?;
-    let bundle = std::fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
-    let spec = Spec::load(bundle.join("config.json")).map_err(|e| Error::Config(format!("load config.json: {e}")))?;
+    let bundle =
+        std::fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
+    let spec = Spec::load(bundle.join("config.json"))
+        .map_err(|e| Error::Config(format!("load config.json: {e}")))?;
     check_supported(&spec)?;
-    let rootp = spec.root().as_ref().ok_or_else(|| Error::Config("no root in config".into()))?.path().clone();
-    let rootfs = std::fs::canonicalize(bundle.join(&rootp)).ctx(|| format!("rootfs {}", rootp.display()))?;
-    let proc_ = spec.process().as_ref().ok_or_else(|| Error::Config("no process".into()))?;
+    let rootp = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::Config("no root in config".into()))?
+        .path()
+        .clone();
+    let rootfs =
+        std::fs::canonicalize(bundle.join(&rootp)).ctx(|| format!("rootfs {}", rootp.display()))?;
+    let proc_ = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("no process".into()))?;
     let terminal = proc_.terminal().unwrap_or(false);
     if terminal && o.console_socket.is_none() {
-        return Err(Error::Config("process.terminal is true but no --console-socket was given".into()));
+        return Err(Error::Config(
+            "process.terminal is true but no --console-socket was given".into(),
+        ));
     }
     // Namespaces.
     let mut new_ns = 0;
@@ -172,7 +201,13 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     let mut join = Vec::new();
     let mut pid_join = None;
     let mut have_mnt = false;
-    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let f = ns_flag(ns.typ())?;
         if f == libc::CLONE_NEWNS {
             have_mnt = true;
@@ -191,16 +226,31 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
         }
     }
     if !have_mnt {
-        return Err(Error::Unsupported("running without a mount namespace".into()));
+        return Err(Error::Unsupported(
+            "running without a mount namespace".into(),
+        ));
     }
-    std::fs::create_dir_all(root).ctx(|| format!("create root {}", root.display()))?;
+    if !root.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .ctx(|| format!("create root {}", root.display()))?;
+    }
     let dir = state::dir(root, id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(id.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Exists(id.into()))
+        }
         Err(e) => return Err(Error::io(format!("create {}", dir.display()), e)),
     }
-    let mut undo = Undo { dir: &dir, cgroup: None, pid: 0, armed: true };
+    let mut undo = Undo {
+        dir: &dir,
+        cgroup: None,
+        pid: 0,
+        armed: true,
+    };
     let cg_path = spec
         .linux()
         .as_ref()
@@ -215,7 +265,8 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     let fifo_path = Saved::fifo(root, id);
     mkfifo(&fifo_path)?;
     let fifo = {
-        let c = std::ffi::CString::new(fifo_path.as_os_str().as_encoded_bytes()).map_err(|_| Error::Config("bad path".into()))?;
+        let c = std::ffi::CString::new(fifo_path.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::Config("bad path".into()))?;
         // SAFETY: O_PATH open of the fifo we just made.
         let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
         if fd < 0 {
@@ -224,14 +275,24 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
         // SAFETY: fd is fresh.
         unsafe { OwnedFd::from_raw_fd(fd) }
     };
-    let console = o.console_socket.as_deref().filter(|_| terminal).map(terminal::connect).transpose()?;
+    let console = o
+        .console_socket
+        .as_deref()
+        .filter(|_| terminal)
+        .map(terminal::connect)
+        .transpose()?;
     if let Some(fd) = &pid_join {
         // SAFETY: affects only children created from now on.
         if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
             return Err(Error::last("join pid namespace"));
         }
     }
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(crate::seccomp::Filter::compile).transpose()?;
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::Filter::compile)
+        .transpose()?;
     let (parent, child) = sync::pair()?;
     let pid = clone_fork(new_ns)?;
     if pid == 0 {
@@ -259,7 +320,9 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     let _ = parent.send(b"go");
     match parent.recv()? {
         Some(m) if m == b"R" => {}
-        Some(m) if m.first() == Some(&b'E') => return Err(Error::Child(String::from_utf8_lossy(&m[1..]).into_owned())),
+        Some(m) if m.first() == Some(&b'E') => {
+            return Err(Error::Child(String::from_utf8_lossy(&m[1..]).into_owned()))
+        }
         _ => return Err(Error::Child("container init exited during setup".into())),
     }
     let saved = Saved {
@@ -285,8 +348,16 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let s = Saved::load(root, id)?;
     match s.status(root) {
         Status::Created => {}
-        Status::Stopped => return Err(Error::State("cannot start a container that has stopped".into())),
-        st => return Err(Error::State(format!("cannot start an already {st} container"))),
+        Status::Stopped => {
+            return Err(Error::State(
+                "cannot start a container that has stopped".into(),
+            ))
+        }
+        st => {
+            return Err(Error::State(format!(
+                "cannot start an already {st} container"
+            )))
+        }
     }
     let fifo = Saved::fifo(root, id);
     let f = std::fs::OpenOptions::new()
@@ -295,7 +366,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         .open(&fifo)
         .ctx(|| format!("open {}", fifo.display()))?;
     loop {
-        let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: poll on one valid fd.
         let r = unsafe { libc::poll(&mut pfd, 1, 50) };
         if r > 0 && pfd.revents & libc::POLLIN != 0 {
@@ -314,7 +389,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     Ok(())
 }
 
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 /// The OCI state of a container.
 pub fn state(root: &Path, id: &str) -> Result<OciState> {
@@ -362,7 +437,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     };
     let st = s.status(root);
     if matches!(st, Status::Running | Status::Paused) && !force {
-        return Err(Error::State(format!("cannot delete container {id} that is not stopped: {st}")));
+        return Err(Error::State(format!(
+            "cannot delete container {id} that is not stopped: {st}"
+        )));
     }
     if st != Status::Stopped {
         // SAFETY: kill(2) on the verified init pid.
@@ -389,7 +466,10 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
     if s.status(root) != Status::Running {
         return Err(Error::State("container not running".into()));
     }
-    s.cgroup.as_ref().ok_or_else(|| Error::Unsupported("pause without cgroups".into()))?.freeze(true)
+    s.cgroup
+        .as_ref()
+        .ok_or_else(|| Error::Unsupported("pause without cgroups".into()))?
+        .freeze(true)
 }
 
 /// Thaws a paused container.
@@ -398,7 +478,10 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     if s.status(root) != Status::Paused {
         return Err(Error::State("container not paused".into()));
     }
-    s.cgroup.as_ref().ok_or_else(|| Error::Unsupported("resume without cgroups".into()))?.freeze(false)
+    s.cgroup
+        .as_ref()
+        .ok_or_else(|| Error::Unsupported("resume without cgroups".into()))?
+        .freeze(false)
 }
 
 /// Pids of the container's processes.
@@ -443,7 +526,15 @@ extern "C" fn forward(sig: libc::c_int) {
 /// Forwards common signals received by the runtime to `pid`.
 pub fn forward_signals(pid: i32) {
     FORWARD_TO.store(pid, Ordering::Relaxed);
-    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH] {
+    for s in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+    ] {
         // SAFETY: installing a simple async-signal-safe handler.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
@@ -467,7 +558,11 @@ pub fn wait_exit(pid: i32) -> Result<i32> {
             return Err(Error::last("waitpid"));
         }
     }
-    Ok(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) })
+    Ok(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    })
 }
 
 /// create + start + wait + delete; returns the container's exit code (0 with `detach`).
@@ -514,15 +609,29 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32> {
         use std::os::unix::fs::MetadataExt;
         match (theirs, ours) {
             (Ok(t), Ok(m)) if t.ino() == m.ino() && t.dev() == m.dev() => {}
-            (Ok(_), _) => join.push((open_ro(Path::new(&format!("/proc/{}/ns/{name}", s.pid)))?, flag)),
+            (Ok(_), _) => join.push((
+                open_ro(Path::new(&format!("/proc/{}/ns/{name}", s.pid)))?,
+                flag,
+            )),
             (Err(e), _) => return Err(Error::io(format!("open namespace {name} of {}", s.pid), e)),
         }
     }
     if !util::alive(s.pid, s.pid_start) {
         return Err(Error::State("container not running".into()));
     }
-    let seccomp = s.config.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(crate::seccomp::Filter::compile).transpose()?;
-    let console = o.console_socket.as_deref().filter(|_| terminal).map(terminal::connect).transpose()?;
+    let seccomp = s
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::Filter::compile)
+        .transpose()?;
+    let console = o
+        .console_socket
+        .as_deref()
+        .filter(|_| terminal)
+        .map(terminal::connect)
+        .transpose()?;
     let (parent, child) = sync::pair()?;
     let c1 = clone_fork(0)?;
     if c1 == 0 {
@@ -535,7 +644,13 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32> {
             init::join_all(&join)?;
             let c2 = clone_fork(libc::CLONE_PARENT)?;
             if c2 == 0 {
-                init::exec_process(ExecCtx { process: &o.process, console, chan: &child, preserve_fds: o.preserve_fds, seccomp: seccomp.as_ref() });
+                init::exec_process(ExecCtx {
+                    process: &o.process,
+                    console,
+                    chan: &child,
+                    preserve_fds: o.preserve_fds,
+                    seccomp: seccomp.as_ref(),
+                });
             }
             child.send(format!("P{c2}").as_bytes())
         })();
@@ -564,7 +679,9 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32> {
     let mut ready = false;
     while !(ready && pid > 0) {
         match parent.recv()? {
-            Some(m) if m.first() == Some(&b'P') => pid = String::from_utf8_lossy(&m[1..]).parse().unwrap_or(0),
+            Some(m) if m.first() == Some(&b'P') => {
+                pid = String::from_utf8_lossy(&m[1..]).parse().unwrap_or(0)
+            }
             Some(m) if m == b"R" => ready = true,
             Some(m) if m.first() == Some(&b'E') => {
                 reap_c1();

@@ -22,9 +22,13 @@ pub fn secure_join(root: &Path, unsafe_path: &Path) -> Result<PathBuf> {
             Ok(m) if m.file_type().is_symlink() => {
                 links += 1;
                 if links > 255 {
-                    return Err(Error::Config(format!("too many symlinks resolving {}", unsafe_path.display())));
+                    return Err(Error::Config(format!(
+                        "too many symlinks resolving {}",
+                        unsafe_path.display()
+                    )));
                 }
-                let target = std::fs::read_link(&full).map_err(|e| Error::io(format!("readlink {}", full.display()), e))?;
+                let target = std::fs::read_link(&full)
+                    .map_err(|e| Error::io(format!("readlink {}", full.display()), e))?;
                 if target.is_absolute() {
                     resolved = PathBuf::new();
                 }
@@ -97,7 +101,8 @@ pub fn parse_options(opts: &[String]) -> MountOpts {
                 m.bind = true;
                 (libc::MS_BIND | libc::MS_REC, 0)
             }
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
                 if let Some(f) = propagation_flag(o) {
                     m.propagation.push(f);
                 }
@@ -139,7 +144,10 @@ mod tests {
         std::fs::create_dir_all(d.join("a")).unwrap();
         let _ = std::os::unix::fs::symlink("/etc", d.join("a/abs"));
         let _ = std::os::unix::fs::symlink("../../../..", d.join("a/up"));
-        assert_eq!(secure_join(&d, Path::new("/a/abs/x")).unwrap(), d.join("etc/x"));
+        assert_eq!(
+            secure_join(&d, Path::new("/a/abs/x")).unwrap(),
+            d.join("etc/x")
+        );
         assert_eq!(secure_join(&d, Path::new("a/up/y")).unwrap(), d.join("y"));
         assert_eq!(secure_join(&d, Path::new("/../../z")).unwrap(), d.join("z"));
         std::fs::remove_dir_all(&d).unwrap();
@@ -147,7 +155,12 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = parse_options(&["rbind".into(), "ro".into(), "rslave".into(), "mode=755".into()]);
+        let o = parse_options(&[
+            "rbind".into(),
+            "ro".into(),
+            "rslave".into(),
+            "mode=755".into(),
+        ]);
         assert!(o.bind);
         assert_eq!(o.flags, libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY);
         assert_eq!(o.data, vec!["mode=755".to_string()]);

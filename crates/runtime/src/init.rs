@@ -98,9 +98,13 @@ fn unshare_cgroupns() -> Result<()> {
 
 fn set_hostname(spec: &Spec, uts_new: bool) -> Result<()> {
     for (val, set) in [(spec.hostname(), true), (spec.domainname(), false)] {
-        let Some(v) = val.as_deref().filter(|v| !v.is_empty()) else { continue };
+        let Some(v) = val.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
         if !uts_new {
-            return Err(Error::Config("unable to set hostname without a private UTS namespace".into()));
+            return Err(Error::Config(
+                "unable to set hostname without a private UTS namespace".into(),
+            ));
         }
         // SAFETY: valid buffer and length.
         let r = unsafe {
@@ -118,7 +122,13 @@ fn set_hostname(spec: &Spec, uts_new: bool) -> Result<()> {
 }
 
 fn sysctls(spec: &Spec) -> Result<()> {
-    for (k, v) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (k, v) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         if k.contains("..") || k.contains('/') && k.contains('.') {
             return Err(Error::Config(format!("bad sysctl {k}")));
         }
@@ -130,12 +140,25 @@ fn sysctls(spec: &Spec) -> Result<()> {
 
 /// Sets up a terminal inside the (already entered) root and sends the master.
 fn setup_terminal(p: &Process, console: &OwnedFd, bind_console: bool) -> Result<()> {
-    let size = p.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+    let size = p
+        .console_size()
+        .as_ref()
+        .map(|b| (b.height() as u16, b.width() as u16));
     let pty = terminal::open_pty(size)?;
     if bind_console {
-        rootfs::mount(Some(&pty.path), Path::new("/dev/console"), Some("bind"), libc::MS_BIND, None)?;
+        rootfs::mount(
+            Some(&pty.path),
+            Path::new("/dev/console"),
+            Some("bind"),
+            libc::MS_BIND,
+            None,
+        )?;
     }
-    terminal::send_fd(console.as_raw_fd(), pty.master.as_raw_fd(), &pty.path.to_string_lossy())?;
+    terminal::send_fd(
+        console.as_raw_fd(),
+        pty.master.as_raw_fd(),
+        &pty.path.to_string_lossy(),
+    )?;
     drop(pty.master);
     terminal::make_controlling(&pty.slave)
 }
@@ -149,7 +172,11 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
     // Keep other container processes (joined pid namespace) away from /proc/<us>/exe.
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let proc_ = ctx.spec.process().as_ref().ok_or_else(|| Error::Config("no process".into()))?;
+    let proc_ = ctx
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("no process".into()))?;
     process::set_oom_score_adj(proc_)?;
     let mut mnt_join = None;
     for (fd, flag) in &ctx.join {
@@ -183,7 +210,10 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
     })?;
     rootfs::pivot(ctx.rootfs)?;
     if terminal {
-        let c = ctx.console.as_ref().ok_or_else(|| Error::Config("terminal requires --console-socket".into()))?;
+        let c = ctx
+            .console
+            .as_ref()
+            .ok_or_else(|| Error::Config("terminal requires --console-socket".into()))?;
         setup_terminal(proc_, c, true)?;
     }
     sysctls(ctx.spec)?;
@@ -194,7 +224,13 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
             unshare_cgroupns()?;
         }
     }
-    drop_to_exec(proc_, &ctx.chan, ctx.preserve_fds, Some(&ctx.fifo), ctx.seccomp)
+    drop_to_exec(
+        proc_,
+        &ctx.chan,
+        ctx.preserve_fds,
+        Some(&ctx.fifo),
+        ctx.seccomp,
+    )
 }
 
 /// Common tail of init and exec: rlimits, user, caps, cwd, lookup, then (init) wait on the
@@ -221,7 +257,9 @@ fn drop_to_exec(
     if let Some(f) = seccomp.filter(|_| nnp) {
         f.load()?;
     }
-    let fifo_path = fifo.map(|f| std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap_or_default());
+    let fifo_path = fifo.map(|f| {
+        std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap_or_default()
+    });
     chan.send(b"R")?;
     if let Some(fp) = fifo_path {
         // SAFETY: opening the fifo for writing blocks until `start` opens it.
@@ -258,7 +296,10 @@ pub fn exec_process(ctx: ExecCtx) -> ! {
         // SAFETY: new session.
         unsafe { libc::setsid() };
         if ctx.process.terminal().unwrap_or(false) {
-            let c = ctx.console.as_ref().ok_or_else(|| Error::Config("terminal requires --console-socket".into()))?;
+            let c = ctx
+                .console
+                .as_ref()
+                .ok_or_else(|| Error::Config("terminal requires --console-socket".into()))?;
             setup_terminal(ctx.process, c, false)?;
         }
         drop_to_exec(ctx.process, ctx.chan, ctx.preserve_fds, None, ctx.seccomp)

@@ -35,11 +35,19 @@ fn rlimit_resource(name: &str) -> Option<u32> {
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for r in p.rlimits().iter().flatten() {
         let name = r.typ().to_string();
-        let res = rlimit_resource(&name).ok_or_else(|| Error::Config(format!("unknown rlimit {name}")))?;
-        let l = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        let res = rlimit_resource(&name)
+            .ok_or_else(|| Error::Config(format!("unknown rlimit {name}")))?;
+        let l = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
         // SAFETY: setrlimit with a valid struct.
         if unsafe { libc::setrlimit(res, &l) } != 0 {
-            return Err(Error::last(format!("setrlimit {name} {}:{}", r.soft(), r.hard())));
+            return Err(Error::last(format!(
+                "setrlimit {name} {}:{}",
+                r.soft(),
+                r.hard()
+            )));
         }
     }
     Ok(())
@@ -69,10 +77,26 @@ fn caps_err(what: &str, e: caps::errors::CapsError) -> Error {
 pub fn set_user_and_caps(p: &Process) -> Result<()> {
     let c: Option<&LinuxCapabilities> = p.capabilities().as_ref();
     let bounding = c.map(|c| to_caps(c.bounding())).transpose()?.flatten();
-    let effective = c.map(|c| to_caps(c.effective())).transpose()?.flatten().unwrap_or_default();
-    let permitted = c.map(|c| to_caps(c.permitted())).transpose()?.flatten().unwrap_or_default();
-    let inheritable = c.map(|c| to_caps(c.inheritable())).transpose()?.flatten().unwrap_or_default();
-    let ambient = c.map(|c| to_caps(c.ambient())).transpose()?.flatten().unwrap_or_default();
+    let effective = c
+        .map(|c| to_caps(c.effective()))
+        .transpose()?
+        .flatten()
+        .unwrap_or_default();
+    let permitted = c
+        .map(|c| to_caps(c.permitted()))
+        .transpose()?
+        .flatten()
+        .unwrap_or_default();
+    let inheritable = c
+        .map(|c| to_caps(c.inheritable()))
+        .transpose()?
+        .flatten()
+        .unwrap_or_default();
+    let ambient = c
+        .map(|c| to_caps(c.ambient()))
+        .transpose()?
+        .flatten()
+        .unwrap_or_default();
     if let Some(b) = &bounding {
         for cap in caps::all() {
             if !b.contains(&cap) {
@@ -101,11 +125,21 @@ pub fn set_user_and_caps(p: &Process) -> Result<()> {
         }
         libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
     }
-    caps::set(None, caps::CapSet::Inheritable, &inheritable).map_err(|e| caps_err("set inheritable capabilities", e))?;
-    caps::set(None, caps::CapSet::Effective, &effective.intersection(&caps::read(None, caps::CapSet::Permitted).unwrap_or_default()).copied().collect())
+    caps::set(None, caps::CapSet::Inheritable, &inheritable)
+        .map_err(|e| caps_err("set inheritable capabilities", e))?;
+    caps::set(
+        None,
+        caps::CapSet::Effective,
+        &effective
+            .intersection(&caps::read(None, caps::CapSet::Permitted).unwrap_or_default())
+            .copied()
+            .collect(),
+    )
+    .map_err(|e| caps_err("set effective capabilities", e))?;
+    caps::set(None, caps::CapSet::Permitted, &permitted)
+        .map_err(|e| caps_err("set permitted capabilities", e))?;
+    caps::set(None, caps::CapSet::Effective, &effective)
         .map_err(|e| caps_err("set effective capabilities", e))?;
-    caps::set(None, caps::CapSet::Permitted, &permitted).map_err(|e| caps_err("set permitted capabilities", e))?;
-    caps::set(None, caps::CapSet::Effective, &effective).map_err(|e| caps_err("set effective capabilities", e))?;
     caps::clear(None, caps::CapSet::Ambient).ok();
     for cap in ambient {
         // Like runc: an ambient capability that is not also permitted and inheritable
@@ -123,20 +157,35 @@ pub fn set_user_and_caps(p: &Process) -> Result<()> {
 pub fn enter_cwd(p: &Process) -> Result<()> {
     let cwd = p.cwd();
     if !cwd.is_absolute() {
-        return Err(Error::Config(format!("cwd {:?} is not absolute", cwd.display().to_string())));
+        return Err(Error::Config(format!(
+            "cwd {:?} is not absolute",
+            cwd.display().to_string()
+        )));
     }
-    std::env::set_current_dir(cwd)
-        .map_err(|e| Error::Child(format!("chdir to cwd (\"{}\") set in config.json failed: {}", cwd.display(), e)))?;
+    std::env::set_current_dir(cwd).map_err(|e| {
+        Error::Child(format!(
+            "chdir to cwd (\"{}\") set in config.json failed: {}",
+            cwd.display(),
+            e
+        ))
+    })?;
     // CVE-2024-21626: a cwd reached through a leaked fd shows up as "(unreachable)/...".
     match std::env::current_dir() {
         Ok(d) if d.is_absolute() && !d.to_string_lossy().starts_with("(unreachable)") => Ok(()),
-        _ => Err(Error::Child(format!("cwd {} is outside the container root", cwd.display()))),
+        _ => Err(Error::Child(format!(
+            "cwd {} is outside the container root",
+            cwd.display()
+        ))),
     }
 }
 
 /// Finds the executable for args[0] using PATH from the process env (inside the new root).
 pub fn lookup(p: &Process) -> Result<PathBuf> {
-    let args = p.args().as_ref().filter(|a| !a.is_empty()).ok_or_else(|| Error::Config("process.args is empty".into()))?;
+    let args = p
+        .args()
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Error::Config("process.args is empty".into()))?;
     let prog = &args[0];
     let check = |path: &Path| -> std::io::Result<()> {
         let m = std::fs::metadata(path)?;
@@ -149,9 +198,9 @@ pub fn lookup(p: &Process) -> Result<PathBuf> {
         let path = PathBuf::from(prog);
         return match check(&path) {
             Ok(()) => Ok(path),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                Err(Error::Child(format!("exec: \"{prog}\": stat {prog}: no such file or directory")))
-            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Err(Error::Child(format!(
+                "exec: \"{prog}\": stat {prog}: no such file or directory"
+            ))),
             Err(e) => Err(Error::Child(format!("exec: \"{prog}\": {}", strip_os(&e)))),
         };
     }
@@ -174,7 +223,9 @@ pub fn lookup(p: &Process) -> Result<PathBuf> {
     if denied {
         return Err(Error::Child(format!("exec: \"{prog}\": permission denied")));
     }
-    Err(Error::Child(format!("exec: \"{prog}\": executable file not found in $PATH")))
+    Err(Error::Child(format!(
+        "exec: \"{prog}\": executable file not found in $PATH"
+    )))
 }
 
 fn strip_os(e: &std::io::Error) -> String {
@@ -189,7 +240,14 @@ fn strip_os(e: &std::io::Error) -> String {
 pub fn cloexec_fds(preserve: u32) -> Result<()> {
     let first = 3 + preserve;
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r != 0 {
         return Err(Error::last("close_range"));
     }
@@ -208,9 +266,20 @@ impl ExecArgs {
     pub fn new(path: &Path, p: &Process) -> Result<ExecArgs> {
         let c = |s: &str| CString::new(s).map_err(|_| Error::Config("NUL byte in args/env".into()));
         Ok(ExecArgs {
-            path: CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Config("NUL in path".into()))?,
-            args: p.args().iter().flatten().map(|a| c(a)).collect::<Result<_>>()?,
-            env: p.env().iter().flatten().map(|a| c(a)).collect::<Result<_>>()?,
+            path: CString::new(path.as_os_str().as_bytes())
+                .map_err(|_| Error::Config("NUL in path".into()))?,
+            args: p
+                .args()
+                .iter()
+                .flatten()
+                .map(|a| c(a))
+                .collect::<Result<_>>()?,
+            env: p
+                .env()
+                .iter()
+                .flatten()
+                .map(|a| c(a))
+                .collect::<Result<_>>()?,
         })
     }
 
@@ -223,7 +292,11 @@ impl ExecArgs {
         // SAFETY: NULL-terminated arrays of valid C strings.
         unsafe { libc::execve(self.path.as_ptr(), a.as_ptr(), e.as_ptr()) };
         let err = std::io::Error::last_os_error();
-        Error::Child(format!("exec {}: {}", self.path.to_string_lossy(), strip_os(&err)))
+        Error::Child(format!(
+            "exec {}: {}",
+            self.path.to_string_lossy(),
+            strip_os(&err)
+        ))
     }
 }
 
@@ -241,7 +314,8 @@ pub fn no_new_privs(p: &Process) -> Result<()> {
 /// Writes oom_score_adj of the calling process.
 pub fn set_oom_score_adj(p: &Process) -> Result<()> {
     if let Some(v) = p.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", v.to_string()).ctx(|| format!("set oom_score_adj {v}"))?;
+        std::fs::write("/proc/self/oom_score_adj", v.to_string())
+            .ctx(|| format!("set oom_score_adj {v}"))?;
     }
     Ok(())
 }

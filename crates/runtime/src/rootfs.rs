@@ -11,15 +11,24 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 fn cstr(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::Config(format!("NUL in path {}", p.display())))
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::Config(format!("NUL in path {}", p.display())))
 }
 
 /// mount(2) with paths; `None` for absent arguments.
-pub fn mount(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags: libc::c_ulong, data: Option<&str>) -> Result<()> {
+pub fn mount(
+    src: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> Result<()> {
     let s = src.map(cstr).transpose()?;
     let t = cstr(target)?;
     let f = fstype.map(|x| CString::new(x).unwrap_or_default());
-    let d = data.filter(|d| !d.is_empty()).map(|x| CString::new(x).unwrap_or_default());
+    let d = data
+        .filter(|d| !d.is_empty())
+        .map(|x| CString::new(x).unwrap_or_default());
     // SAFETY: all pointers are valid NUL-terminated strings or null.
     let r = unsafe {
         libc::mount(
@@ -50,7 +59,12 @@ fn ensure_file(p: &Path) -> Result<()> {
         mkdir_all(parent)?;
     }
     if std::fs::symlink_metadata(p).is_err() {
-        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(p).ctx(|| format!("create {}", p.display()))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(p)
+            .ctx(|| format!("create {}", p.display()))?;
     }
     Ok(())
 }
@@ -98,12 +112,27 @@ pub struct RootfsCtx<'a> {
 /// Prepares mounts and devices under the rootfs (before pivot_root).
 pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
-    let prop = linux.and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("rprivate");
-    let pflag = propagation_flag(prop).ok_or_else(|| Error::Config(format!("bad rootfsPropagation {prop}")))?;
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .unwrap_or("rprivate");
+    let pflag = propagation_flag(prop)
+        .ok_or_else(|| Error::Config(format!("bad rootfsPropagation {prop}")))?;
     // Nothing we do may leak to the host: make everything private first, then apply the
     // requested propagation (slave/shared) to the whole tree.
-    mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)?;
-    mount(Some(ctx.rootfs), ctx.rootfs, Some("bind"), libc::MS_BIND | libc::MS_REC, None)?;
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+    )?;
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        Some("bind"),
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )?;
     let mut dev_bound = false;
     for m in ctx.spec.mounts().iter().flatten() {
         if m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("bind") {
@@ -114,7 +143,11 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     if !dev_bound {
         default_devices(ctx.rootfs)?;
     }
-    for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+    for d in linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
         create_device(ctx.rootfs, d)?;
     }
     if ctx.terminal {
@@ -129,35 +162,78 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
 fn mount_one(ctx: &RootfsCtx, m: &Mount) -> Result<()> {
     let dest_rel = m.destination();
     if !dest_rel.is_absolute() {
-        return Err(Error::Config(format!("mount destination {} is not absolute", dest_rel.display())));
+        return Err(Error::Config(format!(
+            "mount destination {} is not absolute",
+            dest_rel.display()
+        )));
     }
     let dest = secure_join(ctx.rootfs, dest_rel)?;
     let o = parse_options(m.options().as_deref().unwrap_or(&[]));
-    let typ = m.typ().as_deref().unwrap_or(if o.bind { "bind" } else { "none" });
+    let typ = m
+        .typ()
+        .as_deref()
+        .unwrap_or(if o.bind { "bind" } else { "none" });
     let data = o.data.join(",");
     if o.bind || typ == "bind" {
-        let src = m.source().clone().ok_or_else(|| Error::Config(format!("bind mount {} without source", dest_rel.display())))?;
-        let src = if src.is_absolute() { src } else { ctx.bundle.join(src) };
+        let src = m.source().clone().ok_or_else(|| {
+            Error::Config(format!("bind mount {} without source", dest_rel.display()))
+        })?;
+        let src = if src.is_absolute() {
+            src
+        } else {
+            ctx.bundle.join(src)
+        };
         let meta = std::fs::metadata(&src).ctx(|| format!("bind source {}", src.display()))?;
         if meta.is_dir() {
             mkdir_all(&dest)?;
         } else {
             ensure_file(&dest)?;
         }
-        mount(Some(&src), &dest, Some("bind"), libc::MS_BIND | (o.flags & libc::MS_REC), None)?;
+        mount(
+            Some(&src),
+            &dest,
+            Some("bind"),
+            libc::MS_BIND | (o.flags & libc::MS_REC),
+            None,
+        )?;
         let extra = o.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if extra != 0 {
-            mount(None, &dest, None, libc::MS_BIND | libc::MS_REMOUNT | extra | mount_flags(&dest), None)?;
+            mount(
+                None,
+                &dest,
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | extra | mount_flags(&dest),
+                None,
+            )?;
         }
     } else {
         match typ {
             "cgroup" | "cgroup2" => return mount_cgroup(ctx, &dest, o.flags),
             "sysfs" => {
                 mkdir_all(&dest)?;
-                if let Err(e) = mount(Some(Path::new("sysfs")), &dest, Some("sysfs"), o.flags, Some(&data)) {
+                if let Err(e) = mount(
+                    Some(Path::new("sysfs")),
+                    &dest,
+                    Some("sysfs"),
+                    o.flags,
+                    Some(&data),
+                ) {
                     // Without a private net namespace sysfs cannot be mounted: bind the host's.
-                    mount(Some(Path::new("/sys")), &dest, Some("bind"), libc::MS_BIND | libc::MS_REC, None).map_err(|_| e)?;
-                    mount(None, &dest, None, libc::MS_BIND | libc::MS_REMOUNT | o.flags | mount_flags(&dest), None)?;
+                    mount(
+                        Some(Path::new("/sys")),
+                        &dest,
+                        Some("bind"),
+                        libc::MS_BIND | libc::MS_REC,
+                        None,
+                    )
+                    .map_err(|_| e)?;
+                    mount(
+                        None,
+                        &dest,
+                        None,
+                        libc::MS_BIND | libc::MS_REMOUNT | o.flags | mount_flags(&dest),
+                        None,
+                    )?;
                 }
             }
             _ => {
@@ -180,37 +256,85 @@ fn mount_cgroup(ctx: &RootfsCtx, dest: &Path, flags: libc::c_ulong) -> Result<()
     let base = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     if let Some((dir, _)) = &cg.v2 {
         if ctx.cgroupns {
-            return mount(Some(Path::new("cgroup2")), dest, Some("cgroup2"), flags | base, None);
+            return mount(
+                Some(Path::new("cgroup2")),
+                dest,
+                Some("cgroup2"),
+                flags | base,
+                None,
+            );
         }
         mount(Some(dir), dest, Some("bind"), libc::MS_BIND, None)?;
-        return mount(None, dest, None, libc::MS_BIND | libc::MS_REMOUNT | flags | base, None);
+        return mount(
+            None,
+            dest,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | flags | base,
+            None,
+        );
     }
-    mount(Some(Path::new("tmpfs")), dest, Some("tmpfs"), base, Some("mode=755"))?;
+    mount(
+        Some(Path::new("tmpfs")),
+        dest,
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )?;
     for (ctrls, dir, mp) in cg.v1_dirs() {
-        let name = mp.file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(ctrls.join(",")));
+        let name = mp
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(ctrls.join(",")));
         let target = dest.join(&name);
         mkdir_all(&target)?;
         mount(Some(dir), &target, Some("bind"), libc::MS_BIND, None)?;
-        mount(None, &target, None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | base, None)?;
+        mount(
+            None,
+            &target,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | base,
+            None,
+        )?;
         if ctrls.len() > 1 {
             for c in ctrls {
                 let l = dest.join(c);
                 if Path::new(c) != name && std::fs::symlink_metadata(&l).is_err() {
-                    std::os::unix::fs::symlink(&name, &l).ctx(|| format!("symlink {}", l.display()))?;
+                    std::os::unix::fs::symlink(&name, &l)
+                        .ctx(|| format!("symlink {}", l.display()))?;
                 }
             }
         }
     }
     if flags & libc::MS_RDONLY != 0 {
-        mount(None, dest, None, libc::MS_REMOUNT | libc::MS_RDONLY | base, None)?;
+        mount(
+            None,
+            dest,
+            None,
+            libc::MS_REMOUNT | libc::MS_RDONLY | base,
+            None,
+        )?;
     }
     Ok(())
 }
 
-const DEFAULT_DEVICES: [(&str, u32, u32); 6] =
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+const DEFAULT_DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
-fn mknod_or_bind(rootfs: &Path, rel: &Path, kind: libc::mode_t, major: u32, minor: u32, mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+fn mknod_or_bind(
+    rootfs: &Path,
+    rel: &Path,
+    kind: libc::mode_t,
+    major: u32,
+    minor: u32,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
     let dest = secure_join(rootfs, rel)?;
     if let Some(p) = dest.parent() {
         mkdir_all(p)?;
@@ -218,7 +342,13 @@ fn mknod_or_bind(rootfs: &Path, rel: &Path, kind: libc::mode_t, major: u32, mino
     let _ = std::fs::remove_file(&dest);
     let c = cstr(&dest)?;
     // SAFETY: valid path; mknod creates a node.
-    let r = unsafe { libc::mknod(c.as_ptr(), kind | (mode & 0o7777), libc::makedev(major, minor)) };
+    let r = unsafe {
+        libc::mknod(
+            c.as_ptr(),
+            kind | (mode & 0o7777),
+            libc::makedev(major, minor),
+        )
+    };
     if r != 0 {
         let err = std::io::Error::last_os_error();
         if kind == libc::S_IFIFO {
@@ -229,16 +359,26 @@ fn mknod_or_bind(rootfs: &Path, rel: &Path, kind: libc::mode_t, major: u32, mino
         let host = Path::new("/").join(rel);
         return mount(Some(&host), &dest, Some("bind"), libc::MS_BIND, None);
     }
-    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode & 0o7777)).ctx(|| format!("chmod {}", dest.display()))?;
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode & 0o7777))
+        .ctx(|| format!("chmod {}", dest.display()))?;
     if let Some((u, g)) = owner {
-        std::os::unix::fs::chown(&dest, Some(u), Some(g)).ctx(|| format!("chown {}", dest.display()))?;
+        std::os::unix::fs::chown(&dest, Some(u), Some(g))
+            .ctx(|| format!("chown {}", dest.display()))?;
     }
     Ok(())
 }
 
 fn default_devices(rootfs: &Path) -> Result<()> {
     for (name, ma, mi) in DEFAULT_DEVICES {
-        mknod_or_bind(rootfs, &Path::new("dev").join(name), libc::S_IFCHR, ma, mi, 0o666, None)?;
+        mknod_or_bind(
+            rootfs,
+            &Path::new("dev").join(name),
+            libc::S_IFCHR,
+            ma,
+            mi,
+            0o666,
+            None,
+        )?;
     }
     let dev = secure_join(rootfs, Path::new("/dev"))?;
     for (link, target) in [
@@ -270,13 +410,26 @@ fn create_device(rootfs: &Path, d: &LinuxDevice) -> Result<()> {
         LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
         LinuxDeviceType::B => libc::S_IFBLK,
         LinuxDeviceType::P => libc::S_IFIFO,
-        LinuxDeviceType::A => return Err(Error::Config(format!("device {} has type a", d.path().display()))),
+        LinuxDeviceType::A => {
+            return Err(Error::Config(format!(
+                "device {} has type a",
+                d.path().display()
+            )))
+        }
     };
     let owner = match (d.uid(), d.gid()) {
         (None, None) => None,
         (u, g) => Some((u.unwrap_or(0), g.unwrap_or(0))),
     };
-    mknod_or_bind(rootfs, d.path(), kind, d.major() as u32, d.minor() as u32, d.file_mode().unwrap_or(0o666), owner)
+    mknod_or_bind(
+        rootfs,
+        d.path(),
+        kind,
+        d.major() as u32,
+        d.minor() as u32,
+        d.file_mode().unwrap_or(0o666),
+        owner,
+    )
 }
 
 /// pivot_root into `rootfs` and detach the old root.
@@ -292,7 +445,13 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
             return Err(Error::last("pivot_root"));
         }
     }
-    mount(None, Path::new("."), None, libc::MS_SLAVE | libc::MS_REC, None)?;
+    mount(
+        None,
+        Path::new("."),
+        None,
+        libc::MS_SLAVE | libc::MS_REC,
+        None,
+    )?;
     // SAFETY: detach the old root stacked on "."
     if unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } != 0 {
         return Err(Error::last("unmount old root"));
@@ -303,25 +462,68 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// After pivot_root: masked paths, read-only paths and a read-only root.
 pub fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = Path::new(p);
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => mount(Some(Path::new("tmpfs")), path, Some("tmpfs"), libc::MS_RDONLY, None)?,
-            Ok(_) => mount(Some(Path::new("/dev/null")), path, Some("bind"), libc::MS_BIND, None)?,
+            Ok(m) if m.is_dir() => mount(
+                Some(Path::new("tmpfs")),
+                path,
+                Some("tmpfs"),
+                libc::MS_RDONLY,
+                None,
+            )?,
+            Ok(_) => mount(
+                Some(Path::new("/dev/null")),
+                path,
+                Some("bind"),
+                libc::MS_BIND,
+                None,
+            )?,
             Err(_) => {}
         }
     }
-    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = Path::new(p);
         if std::fs::symlink_metadata(path).is_err() {
             continue;
         }
-        mount(Some(path), path, Some("bind"), libc::MS_BIND | libc::MS_REC, None)?;
-        mount(None, path, None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | mount_flags(path), None)?;
+        mount(
+            Some(path),
+            path,
+            Some("bind"),
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )?;
+        mount(
+            None,
+            path,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | mount_flags(path),
+            None,
+        )?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         let root = Path::new("/");
-        mount(None, root, None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | mount_flags(root), None)?;
+        mount(
+            None,
+            root,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | mount_flags(root),
+            None,
+        )?;
     }
     Ok(())
 }

@@ -38,14 +38,19 @@ unsafe fn sym<T: Copy>(lib: *mut c_void, name: &str) -> Result<T> {
     // SAFETY: dlsym on an open handle; the caller names the right function type.
     let p = unsafe { libc::dlsym(lib, c.as_ptr()) };
     if p.is_null() {
-        return Err(Error::Unsupported(format!("linux.seccomp: libseccomp lacks {name}")));
+        return Err(Error::Unsupported(format!(
+            "linux.seccomp: libseccomp lacks {name}"
+        )));
     }
     // SAFETY: T is a function pointer type of the same size as a data pointer.
     Ok(unsafe { std::mem::transmute_copy::<*mut c_void, T>(&p) })
 }
 
 fn name_of<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<u32> {
@@ -53,11 +58,17 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<u32> {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => 0,
         LinuxSeccompAction::ScmpActKillProcess => 0x8000_0000,
         LinuxSeccompAction::ScmpActTrap => 0x0003_0000,
-        LinuxSeccompAction::ScmpActErrno => 0x0005_0000 | (errno.unwrap_or(libc::EPERM as u32) & 0xffff),
-        LinuxSeccompAction::ScmpActTrace => 0x7ff0_0000 | (errno.unwrap_or(libc::EPERM as u32) & 0xffff),
+        LinuxSeccompAction::ScmpActErrno => {
+            0x0005_0000 | (errno.unwrap_or(libc::EPERM as u32) & 0xffff)
+        }
+        LinuxSeccompAction::ScmpActTrace => {
+            0x7ff0_0000 | (errno.unwrap_or(libc::EPERM as u32) & 0xffff)
+        }
         LinuxSeccompAction::ScmpActLog => 0x7ffc_0000,
         LinuxSeccompAction::ScmpActAllow => 0x7fff_0000,
-        LinuxSeccompAction::ScmpActNotify => return Err(Error::Unsupported("linux.seccomp: SCMP_ACT_NOTIFY".into())),
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(Error::Unsupported("linux.seccomp: SCMP_ACT_NOTIFY".into()))
+        }
     })
 }
 
@@ -68,9 +79,16 @@ impl Filter {
             return Err(Error::Unsupported("linux.seccomp.listenerPath".into()));
         }
         // SAFETY: dlopen of a well-known system library.
-        let lib = unsafe { libc::dlopen(c"libseccomp.so.2".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        let lib = unsafe {
+            libc::dlopen(
+                c"libseccomp.so.2".as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_LOCAL,
+            )
+        };
         if lib.is_null() {
-            return Err(Error::Unsupported("linux.seccomp: libseccomp.so.2 not found".into()));
+            return Err(Error::Unsupported(
+                "linux.seccomp: libseccomp.so.2 not found".into(),
+            ));
         }
         // SAFETY: symbol types match libseccomp 2.x's API.
         let (init, arch_resolve, arch_add, resolve, rule_add, attr_set, load) = unsafe {
@@ -89,7 +107,9 @@ impl Filter {
         unsafe {
             let ctx = init(def);
             if ctx.is_null() {
-                return Err(Error::Config("linux.seccomp: invalid default action".into()));
+                return Err(Error::Config(
+                    "linux.seccomp: invalid default action".into(),
+                ));
             }
             attr_set(ctx, ATTR_CTL_NNP, 0);
             for f in s.flags().iter().flatten() {
@@ -110,11 +130,16 @@ impl Filter {
                 let c = CString::new(short.clone()).unwrap_or_default();
                 let tok = arch_resolve(c.as_ptr());
                 if tok == 0 {
-                    return Err(Error::Config(format!("linux.seccomp: unknown architecture {n}")));
+                    return Err(Error::Config(format!(
+                        "linux.seccomp: unknown architecture {n}"
+                    )));
                 }
                 let r = arch_add(ctx, tok);
                 if r != 0 && r != -libc::EEXIST {
-                    return Err(Error::Config(format!("linux.seccomp: add architecture {n}: errno {}", -r)));
+                    return Err(Error::Config(format!(
+                        "linux.seccomp: add architecture {n}: errno {}",
+                        -r
+                    )));
                 }
             }
             for sc in s.syscalls().iter().flatten() {
@@ -129,20 +154,34 @@ impl Filter {
         // SAFETY: ctx is a valid filter context (copied into the child by fork).
         let r = unsafe { (self.load)(self.ctx) };
         if r != 0 {
-            return Err(Error::io("load seccomp filter", std::io::Error::from_raw_os_error(-r)));
+            return Err(Error::io(
+                "load seccomp filter",
+                std::io::Error::from_raw_os_error(-r),
+            ));
         }
         Ok(())
     }
 }
 
-unsafe fn add_rule(ctx: *mut c_void, def: u32, sc: &LinuxSyscall, resolve: ResolveFn, rule_add: RuleAddFn) -> Result<()> {
+unsafe fn add_rule(
+    ctx: *mut c_void,
+    def: u32,
+    sc: &LinuxSyscall,
+    resolve: ResolveFn,
+    rule_add: RuleAddFn,
+) -> Result<()> {
     let act = action(sc.action(), sc.errno_ret())?;
     if act == def {
         return Ok(());
     }
     let mut args = Vec::new();
     for a in sc.args().iter().flatten() {
-        args.push(ArgCmp { arg: a.index() as c_uint, op: a.op() as c_uint, a: a.value(), b: a.value_two().unwrap_or(0) });
+        args.push(ArgCmp {
+            arg: a.index() as c_uint,
+            op: a.op() as c_uint,
+            a: a.value(),
+            b: a.value_two().unwrap_or(0),
+        });
     }
     // libseccomp refuses two comparisons on one argument in a rule: split them.
     let mut seen = std::collections::HashSet::new();
@@ -154,12 +193,31 @@ unsafe fn add_rule(ctx: *mut c_void, def: u32, sc: &LinuxSyscall, resolve: Resol
         if nr < 0 {
             continue; // unknown on this kernel/arch: ignored, like runc
         }
-        let groups: Vec<&[ArgCmp]> = if same_index { args.chunks(1).collect() } else { vec![&args[..]] };
+        let groups: Vec<&[ArgCmp]> = if same_index {
+            args.chunks(1).collect()
+        } else {
+            vec![&args[..]]
+        };
         for g in groups {
             // SAFETY: g points to g.len() valid ArgCmp values.
-            let r = unsafe { rule_add(ctx, act, nr, g.len() as c_uint, if g.is_empty() { std::ptr::null() } else { g.as_ptr() }) };
+            let r = unsafe {
+                rule_add(
+                    ctx,
+                    act,
+                    nr,
+                    g.len() as c_uint,
+                    if g.is_empty() {
+                        std::ptr::null()
+                    } else {
+                        g.as_ptr()
+                    },
+                )
+            };
             if r != 0 {
-                return Err(Error::Config(format!("linux.seccomp: rule for {name}: errno {}", -r)));
+                return Err(Error::Config(format!(
+                    "linux.seccomp: rule for {name}: errno {}",
+                    -r
+                )));
             }
         }
     }

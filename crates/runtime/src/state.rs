@@ -85,7 +85,9 @@ pub fn check_id(id: &str) -> Result<()> {
         && id.len() <= 1024
         && id != "."
         && id != ".."
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_-.+".contains(c));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.+".contains(c));
     if ok {
         Ok(())
     } else {
@@ -105,10 +107,13 @@ impl Saved {
         let p = dir(root, id).join("state.json");
         let data = match std::fs::read(&p) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(id.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.into()))
+            }
             Err(e) => return Err(Error::io(format!("read {}", p.display()), e)),
         };
-        serde_json::from_slice(&data).map_err(|e| Error::State(format!("corrupt state {}: {e}", p.display())))
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::State(format!("corrupt state {}: {e}", p.display())))
     }
 
     /// Writes the state atomically.
@@ -143,7 +148,11 @@ impl Saved {
             oci_version: self.config.version().clone(),
             id: self.id.clone(),
             status,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
             created: self.created.clone(),

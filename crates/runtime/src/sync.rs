@@ -14,7 +14,12 @@ pub fn pair() -> Result<(Channel, Channel)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: fds is a valid 2-element array.
     let r = unsafe {
-        libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
     };
     if r != 0 {
         return Err(Error::last("socketpair"));
@@ -22,8 +27,12 @@ pub fn pair() -> Result<(Channel, Channel)> {
     // SAFETY: both fds were just created and are owned by nobody else.
     unsafe {
         Ok((
-            Channel { fd: OwnedFd::from_raw_fd(fds[0]) },
-            Channel { fd: OwnedFd::from_raw_fd(fds[1]) },
+            Channel {
+                fd: OwnedFd::from_raw_fd(fds[0]),
+            },
+            Channel {
+                fd: OwnedFd::from_raw_fd(fds[1]),
+            },
         ))
     }
 }
@@ -34,7 +43,12 @@ impl Channel {
         loop {
             // SAFETY: msg is a valid buffer.
             let r = unsafe {
-                libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL)
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    msg.as_ptr().cast(),
+                    msg.len(),
+                    libc::MSG_NOSIGNAL,
+                )
             };
             if r >= 0 {
                 return Ok(());
@@ -51,7 +65,8 @@ impl Channel {
         let mut buf = vec![0u8; 65536];
         loop {
             // SAFETY: buf is a valid writable buffer.
-            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let r =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if r > 0 {
                 buf.truncate(r as usize);
                 return Ok(Some(buf));

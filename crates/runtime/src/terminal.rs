@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 /// Connects to the console socket (in the runtime, before entering the container).
 pub fn connect(path: &Path) -> Result<OwnedFd> {
-    let s = std::os::unix::net::UnixStream::connect(path).ctx(|| format!("connect console socket {}", path.display()))?;
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .ctx(|| format!("connect console socket {}", path.display()))?;
     Ok(OwnedFd::from(s))
 }
 
@@ -24,7 +25,10 @@ pub struct Pty {
 pub fn open_pty(size: Option<(u16, u16)>) -> Result<Pty> {
     // SAFETY: open/ioctl on fds we own.
     unsafe {
-        let m = libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        let m = libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
         if m < 0 {
             return Err(Error::last("open /dev/ptmx"));
         }
@@ -37,7 +41,11 @@ pub fn open_pty(size: Option<(u16, u16)>) -> Result<Pty> {
         if libc::ioctl(m, libc::TIOCGPTN, &mut n) != 0 {
             return Err(Error::last("get pty number"));
         }
-        let s = libc::ioctl(m, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        let s = libc::ioctl(
+            m,
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
         let slave = if s >= 0 {
             OwnedFd::from_raw_fd(s)
         } else {
@@ -49,10 +57,19 @@ pub fn open_pty(size: Option<(u16, u16)>) -> Result<Pty> {
             OwnedFd::from_raw_fd(s)
         };
         if let Some((rows, cols)) = size {
-            let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+            let ws = libc::winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
             libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws);
         }
-        Ok(Pty { master, slave, path: PathBuf::from(format!("/dev/pts/{n}")) })
+        Ok(Pty {
+            master,
+            slave,
+            path: PathBuf::from(format!("/dev/pts/{n}")),
+        })
     }
 }
 
@@ -62,7 +79,8 @@ pub fn send_fd(sock: RawFd, fd: RawFd, name: &str) -> Result<()> {
     let iov = [std::io::IoSlice::new(name.as_bytes())];
     let fds = [fd];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None).ctx(|| "send pty master over console socket".into())?;
+    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None)
+        .ctx(|| "send pty master over console socket".into())?;
     Ok(())
 }
 

@@ -75,7 +75,12 @@ pub fn build_config(opts: &ContainerOpts, attach: bool) -> Result<Value> {
     for f in &opts.env_file {
         env.extend(read_env_file(f)?);
     }
-    env.extend(opts.env.iter().filter_map(|e| env_entry(e)));
+    // Like docker: `-e K` takes K from the local environment, else passes "K" as is.
+    env.extend(
+        opts.env
+            .iter()
+            .map(|e| env_entry(e).unwrap_or_else(|| e.clone())),
+    );
 
     let mut labels = Map::new();
     for l in &opts.label {

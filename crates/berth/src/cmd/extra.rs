@@ -6,11 +6,13 @@ use anyhow::{bail, Result};
 use hyper::Method;
 use serde_json::Value;
 
-use crate::cli::{AttachArgs, NamesArgs, PortArgs, RenameArgs, StopArgs, TopArgs};
+use crate::cli::{
+    AttachArgs, ImagePruneArgs, NamesArgs, PortArgs, PruneArgs, RenameArgs, StopArgs, TopArgs,
+};
 use crate::client::{enc, Client};
 use crate::cmd::container::{attach_existing, Attach};
 use crate::cmd::manage::each;
-use crate::format::table_min;
+use crate::format::{human_size, table_min};
 
 /// `berth restart`.
 pub async fn restart(client: &Client, args: StopArgs) -> Result<i32> {
@@ -184,4 +186,87 @@ pub async fn attach(client: Arc<Client>, args: AttachArgs) -> Result<i32> {
         },
     )
     .await
+}
+
+/// Asks "Are you sure…" on the terminal; true when the answer starts with y.
+fn confirm(warning: &str) -> bool {
+    use std::io::{BufRead, Write};
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim(), "y" | "Y" | "yes" | "Yes")
+}
+
+fn reclaimed(v: &Value) -> String {
+    human_size(
+        v.get("SpaceReclaimed")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+    )
+}
+
+/// `berth container prune`.
+pub async fn container_prune(client: &Client, args: PruneArgs) -> Result<i32> {
+    if !args.force && !confirm("WARNING! This will remove all stopped containers.") {
+        return Ok(0);
+    }
+    let v = client.json(Method::POST, "/containers/prune", None).await?;
+    let deleted: Vec<&str> = v
+        .get("ContainersDeleted")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for id in deleted {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", reclaimed(&v));
+    Ok(0)
+}
+
+/// `berth image prune`.
+pub async fn image_prune(client: &Client, args: ImagePruneArgs) -> Result<i32> {
+    let warning = if args.all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
+    if !args.force && !confirm(warning) {
+        return Ok(0);
+    }
+    let filters = if args.all {
+        r#"{"dangling":{"false":true}}"#
+    } else {
+        r#"{"dangling":{"true":true}}"#
+    };
+    let v = client
+        .json(
+            Method::POST,
+            &format!("/images/prune?filters={}", enc(filters)),
+            None,
+        )
+        .await?;
+    let items = v
+        .get("ImagesDeleted")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !items.is_empty() {
+        println!("Deleted Images:");
+        for item in &items {
+            if let Some(u) = item.get("Untagged").and_then(Value::as_str) {
+                println!("untagged: {u}");
+            }
+            if let Some(d) = item.get("Deleted").and_then(Value::as_str) {
+                println!("deleted: {d}");
+            }
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", reclaimed(&v));
+    Ok(0)
 }

@@ -43,7 +43,12 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<i32> {
         match find(client, name, args.kind.as_deref()).await? {
             Some(v) => found.push(v),
             None => {
-                eprintln!("Error: No such object: {name}");
+                let what = match args.kind.as_deref() {
+                    Some("container") => "container",
+                    Some("image") => "image",
+                    _ => "object",
+                };
+                eprintln!("Error: No such {what}: {name}");
                 failed = true;
             }
         }

@@ -109,6 +109,7 @@ pub async fn info(client: &Client) -> Result<i32> {
     println!("Client:");
     println!(" Version:    {}", env!("CARGO_PKG_VERSION"));
     println!(" Context:    default");
+    println!(" Debug Mode: false");
     println!();
     println!("Server:");
     println!(" Containers: {}", n("Containers"));
@@ -121,7 +122,32 @@ pub async fn info(client: &Client) -> Result<i32> {
     println!(" Logging Driver: {}", s(&v, "LoggingDriver"));
     println!(" Cgroup Driver: {}", s(&v, "CgroupDriver"));
     println!(" Cgroup Version: {}", s(&v, "CgroupVersion"));
+    if let Some(rt) = v.get("Runtimes").and_then(Value::as_object) {
+        let mut names: Vec<&String> = rt.keys().collect();
+        names.sort();
+        let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        println!(" Runtimes: {}", names.join(" "));
+    }
     println!(" Default Runtime: {}", s(&v, "DefaultRuntime"));
+    if let Some(opts) = v.get("SecurityOptions").and_then(Value::as_array) {
+        if !opts.is_empty() {
+            println!(" Security Options:");
+            for o in opts.iter().filter_map(Value::as_str) {
+                for (i, kv) in o.split(',').enumerate() {
+                    let (k, val) = kv.split_once('=').unwrap_or(("", kv));
+                    if i == 0 {
+                        println!("  {val}");
+                    } else {
+                        let mut key = k.to_string();
+                        if let Some(f) = key.get(..1) {
+                            key = f.to_uppercase() + &key[1..];
+                        }
+                        println!("   {key}: {val}");
+                    }
+                }
+            }
+        }
+    }
     println!(" Kernel Version: {}", s(&v, "KernelVersion"));
     println!(" Operating System: {}", s(&v, "OperatingSystem"));
     println!(" OSType: {}", s(&v, "OSType"));
@@ -134,10 +160,19 @@ pub async fn info(client: &Client) -> Result<i32> {
     println!(" Name: {}", s(&v, "Name"));
     println!(" ID: {}", s(&v, "ID"));
     println!(" Docker Root Dir: {}", s(&v, "DockerRootDir"));
-    println!(
-        " Debug Mode: {}",
-        v.get("Debug").and_then(Value::as_bool).unwrap_or(false)
-    );
+    let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+    println!(" Debug Mode: {}", flag("Debug"));
+    println!(" Experimental: {}", flag("ExperimentalBuild"));
+    println!(" Live Restore Enabled: {}", flag("LiveRestoreEnabled"));
+    for w in v
+        .get("Warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        eprintln!("{w}");
+    }
     Ok(0)
 }
 

@@ -202,6 +202,8 @@ impl Daemon {
             "/etc/docker",
             "/run/docker/plugins",
             "/run/docker",
+            "/run/containerd/s",
+            "/run/containerd",
         ]
         .iter()
         .map(PathBuf::from)

@@ -610,6 +610,29 @@ fn recv_fd(sock: &std::os::unix::net::UnixStream) -> OwnedFd {
     panic!("no fd received");
 }
 
+/// Reads from a pty master until `needle` shows up, EOF/EIO, or `secs` pass.
+fn read_until(f: &mut std::fs::File, needle: &str, secs: u64) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(secs) {
+        let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll on one valid fd.
+        let r = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if r <= 0 {
+            continue;
+        }
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+        if String::from_utf8_lossy(&out).contains(needle) {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[test]
 fn terminal_via_console_socket() {
     each(|imp| {
@@ -636,19 +659,7 @@ fn terminal_via_console_socket() {
         let master = th.join().unwrap();
         assert!(b.rt(&["start", &b.id]).status.success());
         let mut f = std::fs::File::from(master);
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            match f.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-            if String::from_utf8_lossy(&out).contains("stdin-tty") {
-                break;
-            }
-        }
-        let s = String::from_utf8_lossy(&out);
+        let s = read_until(&mut f, "stdin-tty", 10);
         assert!(s.contains("tty-ok"), "[{}] {s}", imp.name);
         assert!(s.contains("/dev/pts/"), "[{}] {s}", imp.name);
         assert!(s.contains("stdin-tty"), "[{}] {s}", imp.name);
@@ -868,18 +879,25 @@ fn exec_with_terminal() {
             .unwrap();
         let master = th.join().unwrap();
         let mut f = std::fs::File::from(master);
-        let mut out = String::new();
-        let mut buf = [0u8; 1024];
-        while let Ok(n) = f.read(&mut buf) {
-            if n == 0 {
-                break;
+        let mut out = read_until(&mut f, "exec-tty", 10);
+        // Keep the master open until the process is gone (closing it would SIGHUP it).
+        out.push_str(&read_until(&mut f, "\u{0}never", 3));
+        drop(f);
+        let t = Instant::now();
+        let st = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break Some(st);
             }
-            out.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if out.contains("exec-tty") {
-                break;
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
             }
-        }
-        let st = child.wait().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+        let st = st.unwrap_or_else(|| panic!("[{}] exec -t did not exit; tty output {out:?}; stderr {err}", imp.name));
         assert!(out.contains("exec-tty"), "[{}] {out}", imp.name);
         assert_eq!(st.code(), Some(3), "[{}]", imp.name);
         assert!(b.rt(&["delete", "--force", &b.id]).status.success());

@@ -94,7 +94,11 @@ pub fn credentials_from_config(
             .map(|(_, v)| v)
     });
     let Some(entry) = entry else { return Ok(None) };
-    if let Some(a) = entry.get("auth").and_then(|a| a.as_str()).filter(|a| !a.is_empty()) {
+    if let Some(a) = entry
+        .get("auth")
+        .and_then(|a| a.as_str())
+        .filter(|a| !a.is_empty())
+    {
         let bad = |m: &str| DistributionError::DockerConfig {
             path: path.to_path_buf(),
             message: format!("auths[{want}].auth: {m}"),
@@ -103,7 +107,9 @@ pub fn credentials_from_config(
             .decode(a.trim())
             .map_err(|_| bad("not base64"))?;
         let raw = String::from_utf8(raw).map_err(|_| bad("not UTF-8"))?;
-        let (u, p) = raw.split_once(':').ok_or_else(|| bad("not user:password"))?;
+        let (u, p) = raw
+            .split_once(':')
+            .ok_or_else(|| bad("not user:password"))?;
         return Ok(Some(Credentials {
             username: u.to_string(),
             password: p.to_string(),
@@ -135,9 +141,7 @@ pub fn store_credentials(
     let auth = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", creds.username, creds.password));
     let obj = v.as_object_mut().expect("checked above");
-    let auths = obj
-        .entry("auths")
-        .or_insert_with(|| serde_json::json!({}));
+    let auths = obj.entry("auths").or_insert_with(|| serde_json::json!({}));
     if !auths.is_object() {
         *auths = serde_json::json!({});
     }
@@ -227,7 +231,11 @@ fn parse_params(s: &str) -> BTreeMap<String, String> {
     let mut rest = s.trim();
     while !rest.is_empty() {
         let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = rest[..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         rest = &rest[eq + 1..];
         let value;
         if let Some(r) = rest.strip_prefix('"') {
@@ -279,7 +287,10 @@ mod tests {
                 scope: Some("repository:library/busybox:pull,push".into()),
             }
         );
-        assert_eq!(parse_challenge(r#"Basic realm="x""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="x""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse_challenge("Negotiate"), None);
     }
 
@@ -294,7 +305,10 @@ mod tests {
         };
         store_credentials(&p, "localhost:5000", &c).unwrap();
         store_credentials(&p, "docker.io", &c).unwrap();
-        assert_eq!(credentials_from_config(&p, "localhost:5000").unwrap(), Some(c.clone()));
+        assert_eq!(
+            credentials_from_config(&p, "localhost:5000").unwrap(),
+            Some(c.clone())
+        );
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         assert!(v["auths"]["https://index.docker.io/v1/"]["auth"].is_string());
         assert!(remove_credentials(&p, "localhost:5000").unwrap());

@@ -50,7 +50,9 @@ pub enum DistributionError {
     #[error("manifest for {0} not found: manifest unknown")]
     ManifestUnknown(String),
     /// An index/manifest list has no manifest for the wanted platform.
-    #[error("no matching manifest for {wanted} in the manifest list entries (available: {available})")]
+    #[error(
+        "no matching manifest for {wanted} in the manifest list entries (available: {available})"
+    )]
     NoMatchingPlatform {
         /// The platform asked for, e.g. `linux/amd64`.
         wanted: String,

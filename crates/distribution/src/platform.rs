@@ -29,7 +29,8 @@ impl Platform {
     /// Parses `os/arch[/variant]` (as `--platform` takes it).
     pub fn parse(s: &str) -> Result<Self, DistributionError> {
         let parts: Vec<&str> = s.split('/').collect();
-        let bad = || DistributionError::invalid("platform", format!("{s:?} is not os/arch[/variant]"));
+        let bad =
+            || DistributionError::invalid("platform", format!("{s:?} is not os/arch[/variant]"));
         match parts.as_slice() {
             [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
                 os: os.to_lowercase(),
@@ -53,8 +54,15 @@ impl Platform {
         if os != self.os || arch != self.architecture {
             return None;
         }
-        let theirs = p.get("variant").and_then(|v| v.as_str()).map(str::to_lowercase);
-        let default_variant = if self.architecture == "arm64" { Some("v8") } else { None };
+        let theirs = p
+            .get("variant")
+            .and_then(|v| v.as_str())
+            .map(str::to_lowercase);
+        let default_variant = if self.architecture == "arm64" {
+            Some("v8")
+        } else {
+            None
+        };
         let mine = self.variant.as_deref().or(default_variant);
         let theirs_n = theirs.as_deref().or(default_variant);
         match (mine, theirs_n) {
@@ -93,13 +101,25 @@ mod tests {
     #[test]
     fn matching() {
         let p = Platform::parse("linux/arm64").unwrap();
-        assert_eq!(p.score(&json!({"os":"linux","architecture":"arm64","variant":"v8"})), Some(2));
+        assert_eq!(
+            p.score(&json!({"os":"linux","architecture":"arm64","variant":"v8"})),
+            Some(2)
+        );
         assert_eq!(p.score(&json!({"os":"linux","architecture":"amd64"})), None);
         let a = Platform::parse("linux/amd64").unwrap();
-        assert_eq!(a.score(&json!({"os":"linux","architecture":"amd64"})), Some(2));
-        assert_eq!(a.score(&json!({"os":"unknown","architecture":"unknown"})), None);
+        assert_eq!(
+            a.score(&json!({"os":"linux","architecture":"amd64"})),
+            Some(2)
+        );
+        assert_eq!(
+            a.score(&json!({"os":"unknown","architecture":"unknown"})),
+            None
+        );
         let v7 = Platform::parse("linux/arm/v7").unwrap();
-        assert_eq!(v7.score(&json!({"os":"linux","architecture":"arm","variant":"v6"})), None);
+        assert_eq!(
+            v7.score(&json!({"os":"linux","architecture":"arm","variant":"v6"})),
+            None
+        );
         assert!(Platform::parse("linux").is_err());
     }
 }

@@ -133,3 +133,55 @@ pub fn short_id(digest: &str) -> String {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
     hex[..hex.len().min(12)].to_string()
 }
+
+impl Progress {
+    /// The event as a docker JSON progress message (what `POST /images/create` and
+    /// `/images/{name}/push` stream): `{"status":…,"id":…,"progressDetail":{…}}`.
+    pub fn to_docker_json(&self) -> serde_json::Value {
+        match self {
+            Progress::Status { id, message } => {
+                let mut v = serde_json::json!({ "status": message });
+                if let Some(id) = id {
+                    v["id"] = serde_json::json!(id);
+                }
+                v
+            }
+            Progress::Layer { id, event } => {
+                let mut v = serde_json::json!({
+                    "status": event.to_string(),
+                    "id": id,
+                    "progressDetail": {},
+                });
+                if let Some((current, total)) = event.detail() {
+                    v["progressDetail"] = serde_json::json!({ "current": current, "total": total });
+                }
+                v
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_json() {
+        let p = Progress::Layer {
+            id: "abc".into(),
+            event: LayerEvent::Downloading {
+                current: 5,
+                total: 10,
+            },
+        };
+        assert_eq!(
+            p.to_docker_json(),
+            serde_json::json!({"status":"Downloading","id":"abc","progressDetail":{"current":5,"total":10}})
+        );
+        let p = Progress::Layer {
+            id: "abc".into(),
+            event: LayerEvent::MountedFrom("library/busybox".into()),
+        };
+        assert_eq!(p.to_docker_json()["status"], "Mounted from library/busybox");
+    }
+}

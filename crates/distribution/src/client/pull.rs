@@ -59,18 +59,13 @@ pub async fn pull(
     let r = Reference::parse(reference)?;
     let rep = Reporter(options.progress.clone());
     let creds = options.credentials_for(r.domain())?;
-    let session = Arc::new(
-        Session::open(&r, creds, &options.insecure_registries, "pull").await?,
-    );
+    let session = Arc::new(Session::open(&r, creds, &options.insecure_registries, "pull").await?);
     let wanted = r
         .digest()
         .map(str::to_string)
         .or_else(|| r.tag().map(str::to_string))
         .unwrap_or_else(|| "latest".into());
-    rep.status(
-        r.tag().or(r.digest()),
-        format!("Pulling from {}", r.path()),
-    );
+    rep.status(r.tag().or(r.digest()), format!("Pulling from {}", r.path()));
 
     // Manifest (through an index when there is one).
     let (top_bytes, top_type) = fetch_manifest(&session, &wanted, r.digest()).await?;
@@ -225,7 +220,7 @@ fn is_index(media_type: &str) -> bool {
 
 fn check_layer_type(desc: &Descriptor) -> Result<()> {
     let mt = desc.media_type.as_str();
-    if mt.contains("foreign") || mt.contains("nondistributable") || desc_has_urls(desc) {
+    if mt.contains("foreign") || mt.contains("nondistributable") {
         return Err(DistributionError::Unsupported(format!(
             "foreign layer {} ({mt})",
             desc.digest
@@ -237,10 +232,6 @@ fn check_layer_type(desc: &Descriptor) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn desc_has_urls(_desc: &Descriptor) -> bool {
-    false
 }
 
 /// Fetches a manifest by tag or digest; checks it against `expected` digest when given.
@@ -277,8 +268,8 @@ async fn fetch_manifest(
             });
         }
     }
-    let v: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| DistributionError::invalid("manifest", e))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| DistributionError::invalid("manifest", e))?;
     let mt = v
         .get("mediaType")
         .and_then(|m| m.as_str())
@@ -332,7 +323,9 @@ fn pick_platform(index: &[u8], platform: &Platform) -> Result<Digest> {
         available.push(format!(
             "{}/{}{}",
             p.get("os").and_then(|x| x.as_str()).unwrap_or("?"),
-            p.get("architecture").and_then(|x| x.as_str()).unwrap_or("?"),
+            p.get("architecture")
+                .and_then(|x| x.as_str())
+                .unwrap_or("?"),
             p.get("variant")
                 .and_then(|x| x.as_str())
                 .map(|v| format!("/{v}"))
@@ -395,14 +388,18 @@ impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.cur.is_empty() {
             match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
+                Some(b) => {
+                    // Whole network chunks are hashed and stored at once (fewer syscalls than
+                    // per read of the unpacker); everything received is read in the end.
+                    self.hasher.update(&b);
+                    self.writer.write_all(&b)?;
+                    self.cur = b;
+                }
                 None => return Ok(0),
             }
         }
         let n = buf.len().min(self.cur.len());
         buf[..n].copy_from_slice(&self.cur[..n]);
-        self.hasher.update(&buf[..n]);
-        self.writer.write_all(&buf[..n])?;
         self.cur.advance(n);
         Ok(n)
     }
@@ -416,8 +413,8 @@ async fn fetch_layer(
     rep: Reporter,
     sem: Arc<Semaphore>,
 ) -> Result<Fetched> {
-    let digest = Digest::parse(&desc.digest)
-        .map_err(|e| DistributionError::invalid("layer digest", e))?;
+    let digest =
+        Digest::parse(&desc.digest).map_err(|e| DistributionError::invalid("layer digest", e))?;
     let _permit = sem
         .acquire()
         .await
@@ -427,6 +424,7 @@ async fn fetch_layer(
     let writer = store.content().writer()?;
     let st = store.clone();
     let expected_diff = diff_id.clone();
+    let expected_blob = digest.clone();
     let unpack = tokio::task::spawn_blocking(move || -> Result<(StagedLayer, ChannelReader)> {
         let mut reader = ChannelReader {
             rx,
@@ -434,7 +432,24 @@ async fn fetch_layer(
             hasher: Hasher::new(),
             writer,
         };
-        let staged = st.stage_layer(&mut reader, false)?;
+        let staged = match st.stage_layer(&mut reader, false) {
+            Ok(s) => s,
+            Err(e) => {
+                // Corrupt content usually shows first as a bad stream: report the digest
+                // mismatch when that is the cause.
+                if io::copy(&mut reader, &mut io::sink()).is_ok() {
+                    let actual = reader.hasher.clone().finish();
+                    if actual != expected_blob {
+                        return Err(DistributionError::DigestMismatch {
+                            what: format!("blob {expected_blob}"),
+                            expected: expected_blob.to_string(),
+                            actual: actual.to_string(),
+                        });
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         // Whatever follows the end of the compressed stream still counts for the digest.
         io::copy(&mut reader, &mut io::sink())
             .map_err(|e| DistributionError::invalid("layer", e))?;
@@ -526,6 +541,7 @@ async fn fetch_layer(
     if let Some(e) = net_error {
         return Err(e);
     }
+    let (staged, reader) = unpacked?;
     if current < total {
         return Err(DistributionError::http(
             &url,
@@ -533,7 +549,6 @@ async fn fetch_layer(
         ));
     }
     rep.layer(&desc.digest, LayerEvent::Verifying);
-    let (staged, reader) = unpacked?;
     let actual = reader.hasher.finish();
     if actual != digest {
         return Err(DistributionError::DigestMismatch {

@@ -24,8 +24,8 @@ pub(crate) struct Session {
     authorization: Mutex<Option<String>>,
 }
 
-/// True when `domain` may be spoken to over plain HTTP.
-pub(crate) fn is_insecure(domain: &str, insecure: &[String]) -> bool {
+/// True when `domain` may be spoken to over plain HTTP (localhost, 127.0.0.1, ::1, or listed).
+pub fn is_insecure(domain: &str, insecure: &[String]) -> bool {
     let host = match domain.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(rest),
         None => domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain),
@@ -171,9 +171,11 @@ impl Session {
                         resp.status()
                     )));
                 }
-                let v: serde_json::Value = resp
-                    .json()
+                let body = resp
+                    .bytes()
                     .await
+                    .map_err(|e| DistributionError::http(&realm, e))?;
+                let v: serde_json::Value = serde_json::from_slice(&body)
                     .map_err(|e| DistributionError::invalid("token response", e))?;
                 let token = v
                     .get("token")
@@ -201,7 +203,10 @@ impl Session {
             if let Some(a) = self.current_auth() {
                 rb = rb.header(AUTHORIZATION, a);
             }
-            let resp = rb.send().await.map_err(|e| DistributionError::http(url, e))?;
+            let resp = rb
+                .send()
+                .await
+                .map_err(|e| DistributionError::http(url, e))?;
             if resp.status() == StatusCode::UNAUTHORIZED {
                 if attempt == 0 {
                     self.authenticate(resp.headers()).await?;
@@ -213,7 +218,9 @@ impl Session {
             }
             return Ok(resp);
         }
-        Err(DistributionError::Unauthorized(format!("{url}: access denied")))
+        Err(DistributionError::Unauthorized(format!(
+            "{url}: access denied"
+        )))
     }
 }
 
@@ -260,7 +267,10 @@ mod tests {
         assert!(is_insecure("127.0.0.1:5000", &[]));
         assert!(is_insecure("[::1]:5000", &[]));
         assert!(!is_insecure("example.com:5000", &[]));
-        assert!(is_insecure("example.com:5000", &["example.com:5000".into()]));
+        assert!(is_insecure(
+            "example.com:5000",
+            &["example.com:5000".into()]
+        ));
         assert!(!is_insecure("docker.io", &[]));
     }
 }

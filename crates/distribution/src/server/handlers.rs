@@ -50,11 +50,14 @@ fn error_response(e: &ApiError) -> Resp {
     if e.code == Code::Unauthorized {
         r = r.header("WWW-Authenticate", "Basic realm=\"berth-registry\"");
     }
-    r.body(full(e.body())).unwrap_or_else(|_| Response::new(empty()))
+    r.body(full(e.body()))
+        .unwrap_or_else(|_| Response::new(empty()))
 }
 
 fn full(data: impl Into<Bytes>) -> Body {
-    Full::new(data.into()).map_err(|never| match never {}).boxed()
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 fn empty() -> Body {
@@ -170,7 +173,8 @@ fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
 }
 
 fn parse_digest(s: &str) -> Result<Digest, ApiError> {
-    Digest::parse(s).map_err(|_| ApiError::new(Code::DigestInvalid, format!("invalid digest {s:?}")))
+    Digest::parse(s)
+        .map_err(|_| ApiError::new(Code::DigestInvalid, format!("invalid digest {s:?}")))
 }
 
 async fn route(state: Arc<State>, req: Request<Incoming>) -> Res {
@@ -223,7 +227,10 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Res {
             if state.storage.unlink_blob(n, &d)? {
                 finish(builder(StatusCode::ACCEPTED), empty())
             } else {
-                Err(ApiError::new(Code::BlobUnknown, format!("blob unknown: {d}")))
+                Err(ApiError::new(
+                    Code::BlobUnknown,
+                    format!("blob unknown: {d}"),
+                ))
             }
         }
         (Route::Upload(n, ""), &Method::POST) => start_upload(&state, req, n).await,
@@ -249,7 +256,10 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Res {
 }
 
 /// `n`/`last` pagination over a sorted list; returns the page and whether more follow.
-fn paginate(all: Vec<String>, q: &HashMap<String, String>) -> Result<(Vec<String>, bool), ApiError> {
+fn paginate(
+    all: Vec<String>,
+    q: &HashMap<String, String>,
+) -> Result<(Vec<String>, bool), ApiError> {
     let mut items: Vec<String> = match q.get("last") {
         Some(last) => all.into_iter().filter(|x| x > last).collect(),
         None => all,
@@ -272,10 +282,11 @@ fn paginate(all: Vec<String>, q: &HashMap<String, String>) -> Result<(Vec<String
 }
 
 fn link_header(path: &str, n: &str, last: Option<&String>) -> String {
-    let last = last.map(|l| {
-        url::form_urlencoded::byte_serialize(l.as_bytes()).collect::<String>()
-    });
-    format!("<{path}?n={n}&last={}>; rel=\"next\"", last.unwrap_or_default())
+    let last = last.map(|l| url::form_urlencoded::byte_serialize(l.as_bytes()).collect::<String>());
+    format!(
+        "<{path}?n={n}&last={}>; rel=\"next\"",
+        last.unwrap_or_default()
+    )
 }
 
 fn catalog(state: &State, req: &Request<Incoming>) -> Res {
@@ -328,7 +339,12 @@ async fn get_blob(state: &State, req: &Request<Incoming>, name: &str, d: &str, h
     let d = parse_digest(d)?;
     let size = match state.storage.blob_size(&d) {
         Some(s) if state.storage.repo_has_blob(name, &d) => s,
-        _ => return Err(ApiError::new(Code::BlobUnknown, format!("blob unknown: {d}"))),
+        _ => {
+            return Err(ApiError::new(
+                Code::BlobUnknown,
+                format!("blob unknown: {d}"),
+            ))
+        }
     };
     let mut b = builder(StatusCode::OK)
         .header(CONTENT_TYPE, "application/octet-stream")
@@ -490,8 +506,7 @@ async fn patch_upload(state: &State, req: Request<Incoming>, name: &str, id: &st
                     .header(RANGE, format!("0-{}", size.saturating_sub(1)))
                     .header(CONTENT_TYPE, "application/json"),
                 full(
-                    ApiError::new(Code::RangeInvalid, format!("upload is at offset {size}"))
-                        .body(),
+                    ApiError::new(Code::RangeInvalid, format!("upload is at offset {size}")).body(),
                 ),
             );
         }
@@ -511,7 +526,10 @@ async fn put_upload(state: &State, req: Request<Incoming>, name: &str, id: &str)
     upload_size(state, id)?;
     let q = query(&req);
     let Some(d) = q.get("digest") else {
-        return Err(ApiError::new(Code::DigestInvalid, "digest parameter missing"));
+        return Err(ApiError::new(
+            Code::DigestInvalid,
+            "digest parameter missing",
+        ));
     };
     let d = parse_digest(d)?;
     let path = state.storage.upload_path(id);
@@ -535,7 +553,10 @@ fn resolve_manifest(state: &State, name: &str, r: &str) -> Result<(Digest, Strin
         parse_digest(r)?
     } else {
         if !valid_tag(r) {
-            return Err(ApiError::new(Code::ManifestInvalid, format!("invalid tag {r:?}")));
+            return Err(ApiError::new(
+                Code::ManifestInvalid,
+                format!("invalid tag {r:?}"),
+            ));
         }
         state.storage.tag_target(name, r).ok_or_else(unknown)?
     };
@@ -562,7 +583,10 @@ fn delete_manifest(state: &State, name: &str, r: &str) -> Res {
         let (d, _) = resolve_manifest(state, name, r)?;
         state.storage.delete_manifest(name, &d)?;
     } else if !state.storage.delete_tag(name, r)? {
-        return Err(ApiError::new(Code::ManifestUnknown, format!("manifest unknown: {r}")));
+        return Err(ApiError::new(
+            Code::ManifestUnknown,
+            format!("manifest unknown: {r}"),
+        ));
     }
     finish(builder(StatusCode::ACCEPTED), empty())
 }
@@ -590,7 +614,10 @@ async fn put_manifest(state: &State, req: Request<Incoming>, name: &str, r: &str
             "only schemaVersion 2 manifests are supported",
         ));
     }
-    let body_mt = v.get("mediaType").and_then(|x| x.as_str()).map(str::to_string);
+    let body_mt = v
+        .get("mediaType")
+        .and_then(|x| x.as_str())
+        .map(str::to_string);
     let is_index = v.get("manifests").is_some();
     let mt = body_mt
         .clone()
@@ -602,12 +629,16 @@ async fn put_manifest(state: &State, req: Request<Incoming>, name: &str, r: &str
                 MEDIA_TYPE_OCI_MANIFEST.to_string()
             }
         });
-    let missing_blob =
-        |what: &str, d: &str| ApiError::new(Code::ManifestBlobUnknown, format!("{what} unknown to registry: {d}"));
+    let missing_blob = |what: &str, d: &str| {
+        ApiError::new(
+            Code::ManifestBlobUnknown,
+            format!("{what} unknown to registry: {d}"),
+        )
+    };
     if is_index {
-        let list = v["manifests"].as_array().ok_or_else(|| {
-            ApiError::new(Code::ManifestInvalid, "manifests must be an array")
-        })?;
+        let list = v["manifests"]
+            .as_array()
+            .ok_or_else(|| ApiError::new(Code::ManifestInvalid, "manifests must be an array"))?;
         for m in list {
             let ds = m.get("digest").and_then(|x| x.as_str()).unwrap_or("");
             let d = Digest::parse(ds)
@@ -620,7 +651,12 @@ async fn put_manifest(state: &State, req: Request<Incoming>, name: &str, r: &str
         let mut descs = Vec::new();
         match v.get("config") {
             Some(c) => descs.push(c),
-            None => return Err(ApiError::new(Code::ManifestInvalid, "manifest has no config")),
+            None => {
+                return Err(ApiError::new(
+                    Code::ManifestInvalid,
+                    "manifest has no config",
+                ))
+            }
         }
         if let Some(l) = v.get("layers").and_then(|x| x.as_array()) {
             descs.extend(l.iter());
@@ -649,7 +685,10 @@ async fn put_manifest(state: &State, req: Request<Incoming>, name: &str, r: &str
         None
     } else {
         if !valid_tag(r) {
-            return Err(ApiError::new(Code::ManifestInvalid, format!("invalid tag {r:?}")));
+            return Err(ApiError::new(
+                Code::ManifestInvalid,
+                format!("invalid tag {r:?}"),
+            ));
         }
         Some(r)
     };
@@ -727,13 +766,22 @@ mod tests {
     #[test]
     fn routes() {
         assert!(matches!(parse_route("/v2/"), Some(Route::Base)));
-        assert!(matches!(parse_route("/v2/a/b/blobs/uploads/"), Some(Route::Upload("a/b", ""))));
+        assert!(matches!(
+            parse_route("/v2/a/b/blobs/uploads/"),
+            Some(Route::Upload("a/b", ""))
+        ));
         assert!(matches!(
             parse_route("/v2/a/blobs/uploads/xyz"),
             Some(Route::Upload("a", "xyz"))
         ));
-        assert!(matches!(parse_route("/v2/a/manifests/latest"), Some(Route::Manifest("a", "latest"))));
-        assert!(matches!(parse_route("/v2/a/b/tags/list"), Some(Route::Tags("a/b"))));
+        assert!(matches!(
+            parse_route("/v2/a/manifests/latest"),
+            Some(Route::Manifest("a", "latest"))
+        ));
+        assert!(matches!(
+            parse_route("/v2/a/b/tags/list"),
+            Some(Route::Tags("a/b"))
+        ));
         assert!(parse_route("/v1/x").is_none());
     }
 

@@ -271,20 +271,14 @@ impl Storage {
         d: &Digest,
         descriptor: &[u8],
     ) -> io::Result<()> {
-        let dir = self
-            .repo_dir(name)
-            .join("_referrers")
-            .join(subject.hex());
+        let dir = self.repo_dir(name).join("_referrers").join(subject.hex());
         fs::create_dir_all(&dir)?;
         write_atomic(&self.tmp, &dir.join(d.hex()), descriptor)
     }
 
     /// Descriptors (JSON values) of the manifests that refer to `subject`, by digest.
     pub fn referrers(&self, name: &str, subject: &Digest) -> Vec<serde_json::Value> {
-        let dir = self
-            .repo_dir(name)
-            .join("_referrers")
-            .join(subject.hex());
+        let dir = self.repo_dir(name).join("_referrers").join(subject.hex());
         let mut names: Vec<PathBuf> = fs::read_dir(dir)
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();

@@ -1,0 +1,138 @@
+//! Links: bridges, veth pairs, macvlan/ipvlan interfaces, addresses and routes (via `ip`,
+//! see `cmd` for why).
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+
+use crate::cmd::{self, ip, ip_in};
+use crate::error::Result;
+
+/// Create (or complete) a bridge `name` with address `gw/prefix`, up, with
+/// `route_localnet` so 127.0.0.1 DNAT to containers works.
+pub(crate) fn ensure_bridge(name: &str, gw: Ipv4Addr, subnet: Ipv4Net, mtu: u32) -> Result<()> {
+    if !cmd::link_exists(name) {
+        ip(&["link", "add", "name", name, "type", "bridge"])?;
+    }
+    let mtu_s = mtu.to_string();
+    let addr = format!("{gw}/{}", subnet.prefix_len());
+    let res = (|| {
+        ip(&["link", "set", name, "mtu", &mtu_s])?;
+        let have = ip(&["-4", "-o", "addr", "show", "dev", name])?;
+        if !have.contains(&format!(" {addr} ")) {
+            ip(&["addr", "add", &addr, "dev", name])?;
+        }
+        ip(&["link", "set", name, "up"])?;
+        cmd::sysctl(&format!("net.ipv4.conf.{name}.route_localnet"), "1")
+    })();
+    if res.is_err() {
+        let _ = delete_link(name);
+    }
+    res
+}
+
+/// Delete a host link; a missing link is fine.
+pub(crate) fn delete_link(name: &str) -> Result<()> {
+    if !cmd::link_exists(name) {
+        return Ok(());
+    }
+    ip(&["link", "del", name]).map(|_| ())
+}
+
+/// First free `ethN` name inside the netns.
+pub(crate) fn free_if_name(netns: &Path) -> Result<String> {
+    let out = ip_in(netns, &["-o", "link", "show"])?;
+    let names: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect();
+    Ok((0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !names.contains(n))
+        .unwrap_or_else(|| "eth0".into()))
+}
+
+/// Whether `if_name` exists inside the netns.
+pub(crate) fn exists_in(netns: &Path, if_name: &str) -> bool {
+    ip_in(netns, &["link", "show", if_name]).is_ok()
+}
+
+/// What the container side gets.
+pub(crate) struct IfaceConfig<'a> {
+    pub netns: &'a Path,
+    pub if_name: &'a str,
+    pub ip: Ipv4Addr,
+    pub subnet: Ipv4Net,
+    pub mac: &'a str,
+    pub mtu: u32,
+    /// default route via this gateway (when the netns has none yet)
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// Address, link up, default route inside the netns.
+fn configure_inside(c: &IfaceConfig) -> Result<()> {
+    let addr = format!("{}/{}", c.ip, c.subnet.prefix_len());
+    ip_in(c.netns, &["addr", "add", &addr, "dev", c.if_name])?;
+    ip_in(c.netns, &["link", "set", c.if_name, "up"])?;
+    if let Some(gw) = c.gateway {
+        let routes = ip_in(c.netns, &["-4", "route", "show", "default"])?;
+        if routes.trim().is_empty() {
+            ip_in(
+                c.netns,
+                &["route", "add", "default", "via", &gw.to_string(), "dev", c.if_name],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A veth pair: `host_if` on `bridge`, its peer inside the netns as `c.if_name`.
+pub(crate) fn add_veth(bridge: &str, host_if: &str, c: &IfaceConfig) -> Result<()> {
+    let mtu = c.mtu.to_string();
+    let ns = c.netns.to_string_lossy();
+    ip(&[
+        "link", "add", host_if, "mtu", &mtu, "type", "veth", "peer", "name", c.if_name, "address",
+        c.mac, "mtu", &mtu, "netns", &ns,
+    ])?;
+    let res = (|| {
+        ip(&["link", "set", host_if, "master", bridge])?;
+        ip(&["link", "set", host_if, "up"])?;
+        configure_inside(c)
+    })();
+    if res.is_err() {
+        let _ = delete_link(host_if);
+    }
+    res
+}
+
+/// A macvlan (bridge mode) or ipvlan (l2) interface on `parent`, created inside the netns.
+pub(crate) fn add_vlan_child(kind: &str, parent: &str, c: &IfaceConfig) -> Result<()> {
+    let mtu = c.mtu.to_string();
+    let ns = c.netns.to_string_lossy();
+    let mut args = vec![
+        "link", "add", "link", parent, "name", c.if_name, "mtu", &mtu, "netns", &ns,
+    ];
+    if kind == "macvlan" {
+        args.extend_from_slice(&["address", c.mac, "type", "macvlan", "mode", "bridge"]);
+    } else {
+        args.extend_from_slice(&["type", "ipvlan", "mode", "l2"]);
+    }
+    ip(&args)?;
+    let res = configure_inside(c);
+    if res.is_err() {
+        let _ = ip_in(c.netns, &["link", "del", c.if_name]);
+    }
+    res
+}
+
+/// Remove the container's interface (the veth peer goes with it).
+pub(crate) fn remove_iface(netns: &Path, if_name: &str, host_if: Option<&str>) {
+    if netns.exists() {
+        let _ = ip_in(netns, &["link", "del", if_name]);
+    }
+    if let Some(h) = host_if {
+        let _ = delete_link(h);
+    }
+}

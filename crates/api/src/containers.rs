@@ -40,7 +40,10 @@ pub async fn route(
                 Ok(None) => q.int("timeout").ok().flatten(),
                 Err(e) => return engine_error(&e),
             };
-            match engine.stop(id, t, q.get("signal").map(str::to_string)).await {
+            match engine
+                .stop(id, t, q.get("signal").map(str::to_string))
+                .await
+            {
                 Ok(true) => Ok(status(204)),
                 Ok(false) => Ok(status(304)),
                 Err(e) => Err(e),
@@ -57,14 +60,27 @@ pub async fn route(
         (Method::POST, [id, "wait"]) => wait(&engine, id, &q),
         (Method::POST, [id, "attach"]) => attach(&engine, req, id, &q),
         (Method::POST, [id, "resize"]) => {
-            let h = q.int("h").ok().flatten().unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
-            let w = q.int("w").ok().flatten().unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
+            let h = q
+                .int("h")
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+                .clamp(0, u16::MAX as i64) as u16;
+            let w = q
+                .int("w")
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+                .clamp(0, u16::MAX as i64) as u16;
             engine.resize(id, h, w).await.map(|_| status(200))
         }
         (Method::GET, [id, "logs"]) => logs(&engine, id, &q),
         (Method::GET, [id, "top"]) => top(&engine, id).await,
         (Method::POST, [id, "exec"]) => crate::exec::create(&engine, req, id).await,
-        (Method::DELETE, [id]) => engine.remove(id, q.bool("force")).await.map(|_| status(204)),
+        (Method::DELETE, [id]) => engine
+            .remove(id, q.bool("force"))
+            .await
+            .map(|_| status(204)),
         _ => Ok(error_resp(404, "page not found")),
     };
     res.unwrap_or_else(|e| engine_error(&e))
@@ -92,7 +108,11 @@ pub fn inspect(engine: &Arc<Engine>, c: &Container) -> Value {
         config["Cmd"] = Value::Null;
     }
     let host_config = serde_json::to_value(&c.host_config).unwrap_or(Value::Null);
-    let exec_ids = if c.exec_ids.is_empty() { Value::Null } else { json!(c.exec_ids) };
+    let exec_ids = if c.exec_ids.is_empty() {
+        Value::Null
+    } else {
+        json!(c.exec_ids)
+    };
     json!({
         "Id": c.id,
         "Created": c.created,
@@ -160,7 +180,10 @@ fn status_text(c: &Container) -> String {
     let now = now_secs();
     match c.state.status {
         engine::Status::Running => {
-            format!("Up {}", human_duration(now - unix_secs(&c.state.started_at)))
+            format!(
+                "Up {}",
+                human_duration(now - unix_secs(&c.state.started_at))
+            )
         }
         engine::Status::Created => "Created".into(),
         engine::Status::Restarting => "Restarting".into(),
@@ -193,12 +216,13 @@ fn matches_filters(engine: &Arc<Engine>, c: &Container, f: &HashMap<String, Vec<
         }
         let ok = match k.as_str() {
             "id" => vals.iter().any(|v| c.id.starts_with(v.as_str())),
-            "name" => vals
-                .iter()
-                .any(|v| c.name.contains(v.trim_start_matches('/')) || format!("/{}", c.name) == *v),
+            "name" => vals.iter().any(|v| {
+                c.name.contains(v.trim_start_matches('/')) || format!("/{}", c.name) == *v
+            }),
             "status" => vals.iter().any(|v| v == c.state.status.as_str()),
             "exited" => vals.iter().any(|v| {
-                c.state.status == engine::Status::Exited && v.parse::<i64>().ok() == Some(c.state.exit_code)
+                c.state.status == engine::Status::Exited
+                    && v.parse::<i64>().ok() == Some(c.state.exit_code)
             }),
             "label" => {
                 let labels = c.config.labels.clone().unwrap_or_default();
@@ -230,7 +254,10 @@ fn matches_filters(engine: &Arc<Engine>, c: &Container, f: &HashMap<String, Vec<
 fn list(engine: &Arc<Engine>, q: &Query, _ver: (u32, u32)) -> R {
     let filters = parse_filters(q.get("filters"))?;
     let limit = q.int("limit")?.filter(|l| *l > 0);
-    let all = q.bool("all") || limit.is_some() || filters.contains_key("status") || filters.contains_key("exited");
+    let all = q.bool("all")
+        || limit.is_some()
+        || filters.contains_key("status")
+        || filters.contains_key("exited");
     let mut out = Vec::new();
     for c in engine.list() {
         if !all && !c.state.running {
@@ -274,7 +301,10 @@ async fn prune(engine: &Arc<Engine>) -> R {
             deleted.push(c.id);
         }
     }
-    Ok(json(200, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0})))
+    Ok(json(
+        200,
+        &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
 }
 
 fn wait(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
@@ -287,7 +317,8 @@ fn wait(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
     let h = engine.wait_begin(id, cond)?;
     let body = deferred_body(async move {
         let code = h.wait().await;
-        let mut v = serde_json::to_vec(&json!({"StatusCode": code, "Error": null})).unwrap_or_default();
+        let mut v =
+            serde_json::to_vec(&json!({"StatusCode": code, "Error": null})).unwrap_or_default();
         v.push(b'\n');
         v
     });
@@ -410,7 +441,10 @@ fn logs(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
 async fn top(engine: &Arc<Engine>, id: &str) -> R {
     let c = engine.get(id)?;
     if !c.state.running {
-        return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
+        return Err(EngineError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
     }
     // Processes of the container: every pid in its pids/cpu cgroup (v1).
     let mut pids: Vec<i64> = Vec::new();
@@ -438,5 +472,8 @@ async fn top(engine: &Arc<Engine>, id: &str) -> R {
             .unwrap_or_default();
         procs.push(json!([pid.to_string(), cmd]));
     }
-    Ok(json(200, &json!({"Titles": ["PID", "CMD"], "Processes": procs})))
+    Ok(json(
+        200,
+        &json!({"Titles": ["PID", "CMD"], "Processes": procs}),
+    ))
 }

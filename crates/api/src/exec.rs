@@ -10,7 +10,11 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// `POST /containers/{id}/exec`.
-pub async fn create(engine: &Arc<Engine>, req: Request<Incoming>, id: &str) -> Result<Resp, EngineError> {
+pub async fn create(
+    engine: &Arc<Engine>,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Resp, EngineError> {
     let cfg: ExecConfig = json_body(req.into_body()).await?;
     let exec_id = engine.exec_create(id, cfg)?;
     Ok(json(201, &json!({ "Id": exec_id })))
@@ -25,12 +29,28 @@ struct StartBody {
 }
 
 /// Dispatch `/exec/...`.
-pub async fn route(engine: Arc<Engine>, req: Request<Incoming>, m: &Method, segs: &[&str], q: Query) -> Resp {
+pub async fn route(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+    m: &Method,
+    segs: &[&str],
+    q: Query,
+) -> Resp {
     let res = match (m.clone(), segs) {
         (Method::POST, [id, "start"]) => start(&engine, req, id).await,
         (Method::POST, [id, "resize"]) => {
-            let h = q.int("h").ok().flatten().unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
-            let w = q.int("w").ok().flatten().unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
+            let h = q
+                .int("h")
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+                .clamp(0, u16::MAX as i64) as u16;
+            let w = q
+                .int("w")
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+                .clamp(0, u16::MAX as i64) as u16;
             engine.exec_resize(id, h, w).map(|_| status(200))
         }
         (Method::GET, [id, "json"]) => engine.exec_inspect(id).map(|i| json(200, &i)),
@@ -39,13 +59,19 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>, m: &Method, segs
     res.unwrap_or_else(|e| engine_error(&e))
 }
 
-async fn start(engine: &Arc<Engine>, mut req: Request<Incoming>, id: &str) -> Result<Resp, EngineError> {
+async fn start(
+    engine: &Arc<Engine>,
+    mut req: Request<Incoming>,
+    id: &str,
+) -> Result<Resp, EngineError> {
     let on = hyper::upgrade::on(&mut req);
     let b: StartBody = json_body(req.into_body()).await?;
     let _ = b.console_size;
     let plan = engine.exec_begin(id, b.tty)?;
     if b.detach {
-        engine.exec_run::<tokio::io::DuplexStream>(plan, None).await?;
+        engine
+            .exec_run::<tokio::io::DuplexStream>(plan, None)
+            .await?;
         return Ok(status(200));
     }
     let tty = plan.tty;

@@ -26,7 +26,10 @@ pub async fn route(
     let res: R = match (m.clone(), rest) {
         (Method::GET, "json") => list(&engine, &q, ver).await,
         (Method::POST, "create") => create(&engine, req, &q).await,
-        (Method::POST, "prune") => Ok(json(200, &json!({"ImagesDeleted": [], "SpaceReclaimed": 0}))),
+        (Method::POST, "prune") => Ok(json(
+            200,
+            &json!({"ImagesDeleted": [], "SpaceReclaimed": 0}),
+        )),
         (Method::GET, r) if r.ends_with("/json") => {
             let name = r.trim_end_matches("/json").to_string();
             get(&engine, &name).await.map(|i| json(200, &inspect(&i)))
@@ -111,8 +114,10 @@ fn history(i: &ImageRecord) -> Value {
         }));
     }
     if out.is_empty() {
-        out.push(json!({"Id": i.id, "Created": unix_secs(&i.created), "CreatedBy": "",
-            "Tags": i.repo_tags, "Size": i.size, "Comment": ""}));
+        out.push(
+            json!({"Id": i.id, "Created": unix_secs(&i.created), "CreatedBy": "",
+            "Tags": i.repo_tags, "Size": i.size, "Comment": ""}),
+        );
     }
     json!(out)
 }
@@ -128,7 +133,8 @@ async fn list(engine: &Arc<Engine>, q: &Query, ver: (u32, u32)) -> R {
         if let Some(refs) = filters.get("reference") {
             if !refs.is_empty()
                 && !i.repo_tags.iter().any(|t| {
-                    refs.iter().any(|r| t == r || t.split(':').next() == Some(r.as_str()))
+                    refs.iter()
+                        .any(|r| t == r || t.split(':').next() == Some(r.as_str()))
                 })
             {
                 continue;
@@ -228,12 +234,18 @@ async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
     let opts = ImportOptions {
         reference,
         changes: q.all("changes"),
-        message: q.get("message").map(str::to_string).filter(|m| !m.is_empty()),
+        message: q
+            .get("message")
+            .map(str::to_string)
+            .filter(|m| !m.is_empty()),
     };
     let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
     let e = engine.clone();
     let job = tokio::task::spawn_blocking(move || {
-        let r = ChannelReader { rx, cur: Bytes::new() };
+        let r = ChannelReader {
+            rx,
+            cur: Bytes::new(),
+        };
         e.images.store.import(r, opts)
     });
     let mut body = req.into_body();
@@ -274,10 +286,16 @@ async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
 async fn tag(engine: &Arc<Engine>, name: &str, q: &Query) -> R {
     let repo = q.get("repo").unwrap_or("");
     if repo.is_empty() {
-        return Err(EngineError::InvalidParameter("repository name must have at least one component".into()));
+        return Err(EngineError::InvalidParameter(
+            "repository name must have at least one component".into(),
+        ));
     }
     let tag = q.get("tag").unwrap_or("");
-    let new_ref = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
+    let new_ref = if tag.is_empty() {
+        repo.to_string()
+    } else {
+        format!("{repo}:{tag}")
+    };
     let e = engine.clone();
     let n = name.to_string();
     tokio::task::spawn_blocking(move || {
@@ -326,9 +344,10 @@ async fn remove(engine: &Arc<Engine>, name: &str, force: bool) -> R {
     }
     let e = engine.clone();
     let n = name.to_string();
-    let items = tokio::task::spawn_blocking(move || e.images.store.remove(&n, force).map_err(map_err))
-        .await
-        .map_err(EngineError::internal)??;
+    let items =
+        tokio::task::spawn_blocking(move || e.images.store.remove(&n, force).map_err(map_err))
+            .await
+            .map_err(EngineError::internal)??;
     let out: Vec<Value> = items
         .into_iter()
         .map(|i| match i {

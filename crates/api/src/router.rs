@@ -41,11 +41,16 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         if parsed > (1, 44) {
             return error_resp(
                 400,
-                &format!("client version {v} is too new. Maximum supported API version is {}", crate::API_VERSION),
+                &format!(
+                    "client version {v} is too new. Maximum supported API version is {}",
+                    crate::API_VERSION
+                ),
             );
         }
     }
-    let api_ver = ver.map(|v| parse_version(v).unwrap_or((1, 44))).unwrap_or((1, 44));
+    let api_ver = ver
+        .map(|v| parse_version(v).unwrap_or((1, 44)))
+        .unwrap_or((1, 44));
     let q = Query::parse(req.uri().query());
     let path = path.trim_end_matches('/').to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -62,7 +67,7 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
             503,
             "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
         ),
-        _ => None.unwrap_or_else(|| error_resp(404, "page not found")),
+        _ => error_resp(404, "page not found"),
     };
     let mut resp = resp;
     let h = resp.headers_mut();
@@ -86,8 +91,14 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(strip_version("/v1.44/containers/json"), (Some("1.44"), "/containers/json"));
-        assert_eq!(strip_version("/containers/json"), (None, "/containers/json"));
+        assert_eq!(
+            strip_version("/v1.44/containers/json"),
+            (Some("1.44"), "/containers/json")
+        );
+        assert_eq!(
+            strip_version("/containers/json"),
+            (None, "/containers/json")
+        );
         assert_eq!(strip_version("/v1.41/_ping"), (Some("1.41"), "/_ping"));
         assert_eq!(strip_version("/version"), (None, "/version"));
     }

@@ -13,7 +13,11 @@ fn uname() -> (String, String, String) {
         return ("unknown".into(), "unknown".into(), "localhost".into());
     }
     let s = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
     (s(&u.release), s(&u.machine), s(&u.nodename))
@@ -29,7 +33,11 @@ fn go_arch() -> &'static str {
 
 /// `GET|HEAD /_ping`.
 pub fn ping(m: &Method) -> Resp {
-    let body = if *m == Method::HEAD { full("") } else { full("OK") };
+    let body = if *m == Method::HEAD {
+        full("")
+    } else {
+        full("OK")
+    };
     Response::builder()
         .status(200)
         .header("Api-Version", crate::API_VERSION)
@@ -84,9 +92,13 @@ pub fn info(engine: &Arc<Engine>) -> Resp {
     let cs = engine.list();
     let running = cs.iter().filter(|c| c.state.running).count();
     let images = engine.images.store.list().map(|l| l.len()).unwrap_or(0);
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     // SAFETY: sysconf has no memory-safety preconditions.
-    let mem = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) as i64 * libc::sysconf(libc::_SC_PAGESIZE) as i64 };
+    let mem = unsafe {
+        libc::sysconf(libc::_SC_PHYS_PAGES) as i64 * libc::sysconf(libc::_SC_PAGESIZE) as i64
+    };
     let cfg = engine.config();
     json(
         200,

@@ -29,7 +29,10 @@ impl Query {
     }
     /// First value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     /// All values of `key`.
     pub fn all(&self, key: &str) -> Vec<String> {
@@ -141,7 +144,9 @@ pub fn engine_error(e: &EngineError) -> Resp {
 /// A streaming body fed by a channel of chunks.
 pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Vec<u8>>) -> Body {
     let s = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(Bytes::from(b))), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(Bytes::from(b))), rx))
     });
     BodyExt::boxed_unsync(StreamBody::new(s))
 }
@@ -175,7 +180,8 @@ pub async fn json_body<T: serde::de::DeserializeOwned + Default>(
     if b.iter().all(|c| c.is_ascii_whitespace()) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&b).map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))
+    serde_json::from_slice(&b)
+        .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))
 }
 
 /// Unix seconds of an RFC 3339 timestamp (0 if unparsable).

@@ -58,7 +58,8 @@ fn bind(path: &Path) -> Result<tokio::net::UnixListener> {
         }
         std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
     }
-    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("binding {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(l)
 }
@@ -97,14 +98,26 @@ async fn run(args: Args) -> Result<()> {
             }
         }
     };
-    let monitor = args.monitor.clone().unwrap_or_else(|| sibling("berth-monitor"));
+    let monitor = args
+        .monitor
+        .clone()
+        .unwrap_or_else(|| sibling("berth-monitor"));
     let hosts = if args.host.is_empty() {
-        vec![format!("unix://{}", exec_root.join("berthd.sock").display())]
+        vec![format!(
+            "unix://{}",
+            exec_root.join("berthd.sock").display()
+        )]
     } else {
         args.host.clone()
     };
-    let sockets: Vec<PathBuf> = hosts.iter().map(|h| socket_path(h)).collect::<Result<_>>()?;
-    let pidfile = args.pidfile.clone().unwrap_or_else(|| exec_root.join("berthd.pid"));
+    let sockets: Vec<PathBuf> = hosts
+        .iter()
+        .map(|h| socket_path(h))
+        .collect::<Result<_>>()?;
+    let pidfile = args
+        .pidfile
+        .clone()
+        .unwrap_or_else(|| exec_root.join("berthd.pid"));
     let engine = engine::Engine::open(engine::EngineConfig {
         data_root,
         exec_root,

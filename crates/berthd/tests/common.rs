@@ -41,14 +41,21 @@ pub fn monitor_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_MONITOR") {
         return PathBuf::from(p);
     }
-    let dir = berthd_bin().parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = berthd_bin()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let m = dir.join("berth-monitor");
     if !m.exists() {
         static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _g = BUILD.lock().unwrap_or_else(|p| p.into_inner());
         if !m.exists() {
             let target = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-            let profile = dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
+            let profile = dir
+                .file_name()
+                .and_then(|s| s.to_str())
+                .unwrap_or("debug")
+                .to_string();
             let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
             cmd.args(["build", "-p", "monitor", "--bin", "berth-monitor"])
                 .env("CARGO_TARGET_DIR", &target);
@@ -158,7 +165,10 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("berthd did not come up: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "berthd did not come up: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 
     /// SIGKILL the daemon (containers must survive).
@@ -182,7 +192,11 @@ impl Daemon {
             .env("DOCKER_CONFIG", self.dir.join("docker-config"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
         let mut child = cmd.spawn().expect("running docker");
         if let Some(i) = input {
             let mut sin = child.stdin.take().unwrap();
@@ -223,7 +237,9 @@ pub fn parse_response(raw: &[u8]) -> (u16, String, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
     let body = if chunked {
         let mut out = String::new();
         let mut rest = body;

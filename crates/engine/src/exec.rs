@@ -67,14 +67,20 @@ impl Engine {
     pub fn exec_create(&self, name_or_id: &str, cfg: ExecConfig) -> Result<String> {
         let mut inner = self.lock();
         let cid = crate::engine::resolve_in(&inner, name_or_id)?;
-        let running = inner.containers.get(&cid).map(|c| c.state.running).unwrap_or(false);
+        let running = inner
+            .containers
+            .get(&cid)
+            .map(|c| c.state.running)
+            .unwrap_or(false);
         if !running {
             return Err(EngineError::Conflict(format!(
                 "Container {cid} is not running"
             )));
         }
         if cfg.cmd.as_ref().map(|c| c.is_empty()).unwrap_or(true) {
-            return Err(EngineError::InvalidParameter("No exec command specified".into()));
+            return Err(EngineError::InvalidParameter(
+                "No exec command specified".into(),
+            ));
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
         let pid_file = self.paths.exec_dir(&id).join("pid");
@@ -175,7 +181,10 @@ impl Engine {
         let bundle_cfg: Value =
             serde_json::from_slice(&std::fs::read(self.paths.bundle(&cid).join("config.json"))?)?;
         let proc_ = &bundle_cfg["process"];
-        let rootfs = bundle_cfg["root"]["path"].as_str().unwrap_or("/").to_string();
+        let rootfs = bundle_cfg["root"]["path"]
+            .as_str()
+            .unwrap_or("/")
+            .to_string();
         let mut env: Vec<String> = serde_json::from_value(proc_["env"].clone()).unwrap_or_default();
         for e in cfg.env.clone().unwrap_or_default() {
             let k = env_key(&e).to_string();
@@ -276,7 +285,9 @@ impl Engine {
             console_size,
         } = plan;
         let Some(io) = io else {
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             let mut child = match cmd.spawn() {
                 Ok(c) => c,
                 Err(e) => {
@@ -324,8 +335,20 @@ impl Engine {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
         let mut readers = Vec::new();
         for (stream, out) in [
-            (1u8, child.stdout.take().map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>)),
-            (2u8, child.stderr.take().map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>)),
+            (
+                1u8,
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
+            ),
+            (
+                2u8,
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
+            ),
         ] {
             let Some(mut out) = out else { continue };
             let tx = tx.clone();

@@ -72,7 +72,11 @@ impl WaitHandle {
 
 impl Engine {
     /// Register a wait on `name_or_id` (404 when it does not exist).
-    pub fn wait_begin(self: &Arc<Self>, name_or_id: &str, cond: WaitCondition) -> Result<WaitHandle> {
+    pub fn wait_begin(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        cond: WaitCondition,
+    ) -> Result<WaitHandle> {
         let rx = self.changed.subscribe();
         let inner = self.lock();
         let id = crate::engine::resolve_in(&inner, name_or_id)?;
@@ -116,9 +120,18 @@ impl Engine {
             c
         };
         let id = c.id.clone();
+        let auto_remove = c.host_config.auto_remove;
         let res = self.start_inner(c).await;
         self.lock().busy.remove(&id);
         self.notify();
+        if res.is_err() && auto_remove {
+            let running = self.get(&id).map(|c| c.state.running).unwrap_or(false);
+            if !running {
+                if let Err(e) = self.remove_stopped(&id).await {
+                    tracing::warn!("auto-removing {id} after a failed start: {e}");
+                }
+            }
+        }
         res.map(|_| true)
     }
 
@@ -208,8 +221,17 @@ impl Engine {
     }
 
     fn record_start_failure(&self, c: &mut Container, e: &EngineError) {
-        c.state.error = e.to_string();
-        c.state.exit_code = 127;
+        let msg = e.to_string();
+        c.state.exit_code = if msg.contains("executable file not found")
+            || msg.contains("no such file or directory")
+        {
+            127
+        } else if msg.contains("permission denied") {
+            126
+        } else {
+            128
+        };
+        c.state.error = msg;
         if c.state.status == Status::Running {
             c.state.status = Status::Exited;
         }
@@ -249,7 +271,10 @@ impl Engine {
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!(
                 "HOME={}",
-                u.home.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| "/".into())
+                u.home
+                    .clone()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "/".into())
             ));
         }
         let cwd = if c.config.working_dir.is_empty() {
@@ -312,7 +337,11 @@ impl Engine {
         match rec {
             Some(r) => {
                 c.state.exit_code = r.exit_code as i64;
-                c.state.finished_at = if r.finished_at.is_empty() { now() } else { r.finished_at };
+                c.state.finished_at = if r.finished_at.is_empty() {
+                    now()
+                } else {
+                    r.finished_at
+                };
                 c.state.oom_killed = r.oom_killed;
             }
             None => {

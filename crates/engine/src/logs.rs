@@ -75,7 +75,11 @@ fn render(e: &monitor::log::LogEntry, opts: &LogOptions, tty: bool) -> Option<Ve
 impl Engine {
     /// Stream a container's log as ready-to-send chunks (framed unless the container has a
     /// TTY). The channel closes at the end (with `follow`, once the container stops).
-    pub fn logs(self: &Arc<Self>, name_or_id: &str, opts: LogOptions) -> Result<mpsc::Receiver<Vec<u8>>> {
+    pub fn logs(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        opts: LogOptions,
+    ) -> Result<mpsc::Receiver<Vec<u8>>> {
         let c = self.get(name_or_id)?;
         let path = self.paths.log(&c.id);
         let tty = c.config.tty;
@@ -83,10 +87,7 @@ impl Engine {
         let this = self.clone();
         let id = c.id.clone();
         tokio::task::spawn_blocking(move || {
-            let file = match std::fs::File::open(&path) {
-                Ok(f) => Some(f),
-                Err(_) => None,
-            };
+            let file = std::fs::File::open(&path).ok();
             let mut pos = 0u64;
             if let Some(f) = file {
                 let mut reader = BufReader::new(f);

@@ -38,7 +38,9 @@ impl Paths {
     }
     /// `E/exec/<exec-id12>` (exec process files).
     pub fn exec_dir(&self, exec_id: &str) -> PathBuf {
-        self.exec_root.join("exec").join(&exec_id[..12.min(exec_id.len())])
+        self.exec_root
+            .join("exec")
+            .join(&exec_id[..12.min(exec_id.len())])
     }
     /// `D/engine.redb`.
     pub fn db(&self) -> PathBuf {

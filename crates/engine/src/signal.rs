@@ -43,7 +43,11 @@ pub fn parse(s: &str) -> Option<i32> {
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
     if let Some(rest) = name.strip_prefix("RTMIN+") {
-        return rest.parse::<i32>().ok().map(|n| 34 + n).filter(|n| *n <= 64);
+        return rest
+            .parse::<i32>()
+            .ok()
+            .map(|n| 34 + n)
+            .filter(|n| *n <= 64);
     }
     NAMES.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }

@@ -241,7 +241,11 @@ fn resources(c: &Container, swap_ok: bool) -> Value {
 pub fn generate(c: &Container, inp: &SpecInputs<'_>) -> Value {
     let caps = capabilities(c);
     let h = &c.host_config;
-    let shm = if h.shm_size > 0 { h.shm_size } else { 64 * 1024 * 1024 };
+    let shm = if h.shm_size > 0 {
+        h.shm_size
+    } else {
+        64 * 1024 * 1024
+    };
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc",
                "options": ["nosuid", "noexec", "nodev"]}),

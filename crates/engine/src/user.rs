@@ -81,10 +81,11 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser> {
         None => (user, None),
     };
     let u = if u.is_empty() { "0" } else { u };
-    let entry = passwd
-        .iter()
-        .find(|p| p.name == u)
-        .or_else(|| u.parse::<u32>().ok().and_then(|n| passwd.iter().find(|p| p.uid == n)));
+    let entry = passwd.iter().find(|p| p.name == u).or_else(|| {
+        u.parse::<u32>()
+            .ok()
+            .and_then(|n| passwd.iter().find(|p| p.uid == n))
+    });
     let (uid, mut gid, name, home) = match (entry, u.parse::<u32>()) {
         (Some(p), _) => (p.uid, p.gid, Some(p.name.clone()), Some(p.home.clone())),
         (None, Ok(n)) => (n, 0, None, None),
@@ -107,7 +108,7 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser> {
     let mut additional_gids = Vec::new();
     if let Some(name) = name {
         for e in &groups {
-            if e.members.iter().any(|m| *m == name) && !additional_gids.contains(&e.gid) {
+            if e.members.contains(&name) && !additional_gids.contains(&e.gid) {
                 additional_gids.push(e.gid);
             }
         }
@@ -133,10 +134,17 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
         )
         .unwrap();
-        std::fs::write(d.join("etc/group"), "root:x:0:\nwheel:x:10:nobody\nnogroup:x:65534:\n").unwrap();
+        std::fs::write(
+            d.join("etc/group"),
+            "root:x:0:\nwheel:x:10:nobody\nnogroup:x:65534:\n",
+        )
+        .unwrap();
         assert_eq!(resolve(&d, "").unwrap().uid, 0);
         let n = resolve(&d, "nobody").unwrap();
-        assert_eq!((n.uid, n.gid, n.additional_gids.clone()), (65534, 65534, vec![10]));
+        assert_eq!(
+            (n.uid, n.gid, n.additional_gids.clone()),
+            (65534, 65534, vec![10])
+        );
         let n = resolve(&d, "1000:wheel").unwrap();
         assert_eq!((n.uid, n.gid), (1000, 10));
         assert!(resolve(&d, "nosuch").is_err());

@@ -38,10 +38,12 @@ pub(crate) fn run_input(prog: &str, args: &[&str], input: Option<&str>) -> Resul
     if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
         let _ = stdin.write_all(data.as_bytes());
     }
-    let out = child.wait_with_output().map_err(|e| NetworkError::Command {
-        cmd: line.clone(),
-        stderr: e.to_string(),
-    })?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetworkError::Command {
+            cmd: line.clone(),
+            stderr: e.to_string(),
+        })?;
     if !out.status.success() {
         return Err(NetworkError::Command {
             cmd: line,

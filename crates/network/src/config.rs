@@ -39,13 +39,17 @@ impl Config {
         let mut pools: Vec<Ipv4Net> = (18..=31)
             .filter_map(|b| format!("172.{b}.0.0/16").parse().ok())
             .collect();
-        pools.extend((0..16).filter_map(|i| format!("192.168.{}.0/20", i * 16).parse().ok()));
+        pools.extend(
+            (0..16).filter_map(|i| format!("192.168.{}.0/20", i * 16).parse::<Ipv4Net>().ok()),
+        );
         Config {
             data_root: data_root.into(),
             exec_root: exec_root.into(),
             nft_table: "berth".into(),
             default_bridge: "berth0".into(),
-            default_subnet: "172.17.0.0/16".parse().unwrap_or_else(|_| Ipv4Net::default()),
+            default_subnet: "172.17.0.0/16"
+                .parse()
+                .unwrap_or_else(|_| Ipv4Net::default()),
             bridge_prefix: "br-".into(),
             veth_prefix: "veth".into(),
             default_pools: pools,

@@ -44,8 +44,7 @@ impl Drop for DnsServer {
 
 /// Bind a UDP socket on `addr` inside the netns at `netns`.
 pub fn bind_in_netns(netns: &Path, addr: SocketAddr) -> Result<UdpSocket> {
-    let file =
-        std::fs::File::open(netns).map_err(|e| NetworkError::io("open netns", netns, e))?;
+    let file = std::fs::File::open(netns).map_err(|e| NetworkError::io("open netns", netns, e))?;
     let path = netns.to_path_buf();
     std::thread::spawn(move || -> std::io::Result<UdpSocket> {
         setns(file.as_fd(), CloneFlags::CLONE_NEWNET)?;
@@ -58,13 +57,21 @@ pub fn bind_in_netns(netns: &Path, addr: SocketAddr) -> Result<UdpSocket> {
 
 impl DnsServer {
     /// Start serving on 127.0.0.11:53 inside `netns`.
-    pub fn start(netns: &Path, resolver: Resolver, upstreams: Vec<SocketAddr>) -> Result<DnsServer> {
+    pub fn start(
+        netns: &Path,
+        resolver: Resolver,
+        upstreams: Vec<SocketAddr>,
+    ) -> Result<DnsServer> {
         let sock = bind_in_netns(netns, SocketAddr::from((DNS_ADDR, 53)))?;
         Self::serve(sock, resolver, upstreams)
     }
 
     /// Serve queries arriving on `sock`.
-    pub fn serve(sock: UdpSocket, resolver: Resolver, upstreams: Vec<SocketAddr>) -> Result<DnsServer> {
+    pub fn serve(
+        sock: UdpSocket,
+        resolver: Resolver,
+        upstreams: Vec<SocketAddr>,
+    ) -> Result<DnsServer> {
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .map_err(|e| NetworkError::io("dns socket timeout", "", e))?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -178,7 +185,9 @@ fn handle(
                 } else {
                     "[::]:0".parse().unwrap_or(*up)
                 };
-                let Ok(s) = UdpSocket::bind(bind) else { continue };
+                let Ok(s) = UdpSocket::bind(bind) else {
+                    continue;
+                };
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                 if s.send_to(&query, up).is_err() {
                     continue;

@@ -4,7 +4,12 @@ use std::net::Ipv4Addr;
 
 /// Docker's /etc/hosts: the fixed localhost/IPv6 lines, `extra` (`--add-host`, as
 /// `(name, ip)`), then one line per container address with its hostname (and aliases).
-pub fn hosts_file(hostname: &str, addrs: &[Ipv4Addr], aliases: &[String], extra: &[(String, String)]) -> String {
+pub fn hosts_file(
+    hostname: &str,
+    addrs: &[Ipv4Addr],
+    aliases: &[String],
+    extra: &[(String, String)],
+) -> String {
     let mut s = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
@@ -67,11 +72,19 @@ pub fn resolv_conf(
     for s in servers {
         out += &format!("nameserver {s}\n");
     }
-    let search = if search.is_empty() { host_search } else { search.to_vec() };
+    let search = if search.is_empty() {
+        host_search
+    } else {
+        search.to_vec()
+    };
     if !search.is_empty() {
         out += &format!("search {}\n", search.join(" "));
     }
-    let mut opts = if options.is_empty() { host_opts } else { options.to_vec() };
+    let mut opts = if options.is_empty() {
+        host_opts
+    } else {
+        options.to_vec()
+    };
     if internal_dns && !opts.iter().any(|o| o.starts_with("ndots:")) {
         opts.push("ndots:0".into());
     }

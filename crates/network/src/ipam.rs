@@ -39,14 +39,21 @@ pub fn default_gateway(net: Ipv4Net) -> Ipv4Addr {
 }
 
 /// Check that `ip` may be handed to a container of `net` with gateway `gw`.
-pub fn check_fixed(net: Ipv4Net, gw: Option<Ipv4Addr>, ip: Ipv4Addr, used: &BTreeSet<Ipv4Addr>) -> Result<()> {
+pub fn check_fixed(
+    net: Ipv4Net,
+    gw: Option<Ipv4Addr>,
+    ip: Ipv4Addr,
+    used: &BTreeSet<Ipv4Addr>,
+) -> Result<()> {
     if !net.contains(&ip) || ip == net.network() || ip == net.broadcast() {
         return Err(NetworkError::InvalidArgument(format!(
             "invalid address {ip}: it does not belong to any of this network's subnets ({net})"
         )));
     }
     if Some(ip) == gw || used.contains(&ip) {
-        return Err(NetworkError::Conflict(format!("Address already in use: {ip}")));
+        return Err(NetworkError::Conflict(format!(
+            "Address already in use: {ip}"
+        )));
     }
     Ok(())
 }

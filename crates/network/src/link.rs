@@ -81,7 +81,15 @@ fn configure_inside(c: &IfaceConfig) -> Result<()> {
         if routes.trim().is_empty() {
             ip_in(
                 c.netns,
-                &["route", "add", "default", "via", &gw.to_string(), "dev", c.if_name],
+                &[
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &gw.to_string(),
+                    "dev",
+                    c.if_name,
+                ],
             )?;
         }
     }
@@ -134,5 +142,41 @@ pub(crate) fn remove_iface(netns: &Path, if_name: &str, host_if: Option<&str>) {
     }
     if let Some(h) = host_if {
         let _ = delete_link(h);
+    }
+}
+
+/// With br_netfilter loaded, bridged and routed container traffic also passes the iptables
+/// `filter FORWARD` chain, whose policy dockerd sets to DROP. When that chain exists (and only
+/// then: we never create iptables tables), accept traffic from/to `bridge` there, as dockerd
+/// does for its own bridges; our own nft table still filters (isolation, internal). `add =
+/// false` removes the two rules again.
+pub(crate) fn iptables_forward_accept(bridge: &str, add: bool) {
+    if cmd::run("nft", &["list", "chain", "ip", "filter", "FORWARD"]).is_err() {
+        return;
+    }
+    for dir in ["-i", "-o"] {
+        let rule = [
+            dir,
+            bridge,
+            "-j",
+            "ACCEPT",
+            "-m",
+            "comment",
+            "--comment",
+            "berth",
+        ];
+        let present = {
+            let mut a = vec!["-C", "FORWARD"];
+            a.extend_from_slice(&rule);
+            cmd::run("iptables", &a).is_ok()
+        };
+        let op = match (add, present) {
+            (true, false) => "-I",
+            (false, true) => "-D",
+            _ => continue,
+        };
+        let mut a = vec![op, "FORWARD"];
+        a.extend_from_slice(&rule);
+        let _ = cmd::run("iptables", &a);
     }
 }

@@ -13,6 +13,9 @@ use crate::error::{NetworkError, Result};
 /// /run/netns: an unmount of a netns file then propagates into containers' mount namespaces
 /// that copied it, so the namespace really dies when removed.
 fn ensure_shared_dir(dir: &Path) -> Result<()> {
+    // Serialise: two threads binding the same dir at once would stack two mounts.
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     std::fs::create_dir_all(dir).map_err(|e| NetworkError::io("create dir", dir, e))?;
     let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
     if mount(None::<&str>, dir, None::<&str>, shared, None::<&str>).is_ok() && is_mountpoint(dir) {
@@ -46,9 +49,9 @@ fn is_mountpoint(dir: &Path) -> bool {
 /// Create a new network namespace bind-mounted at `path` (its parent dir is made a shared
 /// mount point), with loopback up. Fails with `Conflict` when `path` already holds one.
 pub fn create(path: &Path) -> Result<()> {
-    let parent = path
-        .parent()
-        .ok_or_else(|| NetworkError::InvalidArgument(format!("bad netns path {}", path.display())))?;
+    let parent = path.parent().ok_or_else(|| {
+        NetworkError::InvalidArgument(format!("bad netns path {}", path.display()))
+    })?;
     ensure_shared_dir(parent)?;
     if path.exists() {
         return Err(NetworkError::Conflict(format!(
@@ -105,4 +108,19 @@ pub fn exists(path: &Path) -> bool {
         Ok(own) => meta.dev() == own.dev(),
         Err(_) => false,
     }
+}
+
+/// Undo what [`create`] did to the directory (the shared self-bind mount) once no netns file
+/// is left in it, and remove the directory. Best effort; for daemon shutdown in tests.
+pub fn release_dir(dir: &Path) {
+    let empty = std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if !empty {
+        return;
+    }
+    if is_mountpoint(dir) {
+        let _ = umount2(dir, MntFlags::MNT_DETACH);
+    }
+    let _ = std::fs::remove_dir(dir);
 }

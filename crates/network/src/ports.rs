@@ -107,7 +107,11 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortBinding>> {
             };
             (addr, *h, *c)
         }
-        _ => return Err(NetworkError::InvalidArgument(format!("invalid port spec {spec}"))),
+        _ => {
+            return Err(NetworkError::InvalidArgument(format!(
+                "invalid port spec {spec}"
+            )))
+        }
     };
     let (c0, c1) = parse_range(cont, "container")?;
     let (h0, h1) = if host.is_empty() {
@@ -157,13 +161,14 @@ pub fn from_docker_bindings(v: &serde_json::Value) -> Result<Vec<PortBinding>> {
         for b in entries {
             let ip = b.get("HostIp").and_then(|x| x.as_str()).unwrap_or("");
             let hp = b.get("HostPort").and_then(|x| x.as_str()).unwrap_or("");
-            let host_ip = if ip.is_empty() {
-                None
-            } else {
-                Some(ip.parse::<Ipv4Addr>().map_err(|_| {
-                    NetworkError::InvalidArgument(format!("invalid host ip {ip}"))
-                })?)
-            };
+            let host_ip =
+                if ip.is_empty() {
+                    None
+                } else {
+                    Some(ip.parse::<Ipv4Addr>().map_err(|_| {
+                        NetworkError::InvalidArgument(format!("invalid host ip {ip}"))
+                    })?)
+                };
             let host_port = if hp.is_empty() {
                 0
             } else {
@@ -175,6 +180,24 @@ pub fn from_docker_bindings(v: &serde_json::Value) -> Result<Vec<PortBinding>> {
                 host_ip: host_ip.filter(|a| !a.is_unspecified()),
                 host_port,
             });
+        }
+    }
+    Ok(out)
+}
+
+/// `-P`: every exposed port (`"80/tcp"`, `"53/udp"`, `"8000-8001/tcp"` keys of the image's
+/// `ExposedPorts`) to a random host port, skipping ports already in `explicit`.
+pub fn publish_all(exposed: &[String], explicit: &[PortBinding]) -> Result<Vec<PortBinding>> {
+    let mut out = Vec::new();
+    for key in exposed {
+        for b in parse_publish(key)? {
+            let dup = explicit
+                .iter()
+                .chain(out.iter())
+                .any(|e: &PortBinding| e.proto == b.proto && e.container_port == b.container_port);
+            if !dup {
+                out.push(b);
+            }
         }
     }
     Ok(out)
@@ -215,5 +238,15 @@ mod tests {
         assert!(parse_publish("8000-8001:80").is_err());
         assert!(parse_publish("x:80").is_err());
         assert!(parse_publish("80/sctpx").is_err());
+        let all = publish_all(
+            &["80/tcp".into(), "53/udp".into()],
+            &parse_publish("8080:80").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].container_port, all[0].host_port, all[0].proto),
+            (53, 0, Proto::Udp)
+        );
     }
 }

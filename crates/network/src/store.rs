@@ -254,7 +254,9 @@ impl Store {
 
 /// 64 random hex chars.
 pub(crate) fn new_id() -> String {
-    (0..32).map(|_| format!("{:02x}", fastrand::u8(..))).collect()
+    (0..32)
+        .map(|_| format!("{:02x}", fastrand::u8(..)))
+        .collect()
 }
 
 /// Current time as RFC3339 with nanoseconds, UTC.

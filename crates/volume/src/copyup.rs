@@ -145,7 +145,13 @@ fn copy_dir(
         } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
             let c = cpath(&d)?;
             // SAFETY: c is a valid NUL-terminated path.
-            let rc = unsafe { libc::mknod(c.as_ptr(), meta.mode() as libc::mode_t, meta.rdev() as libc::dev_t) };
+            let rc = unsafe {
+                libc::mknod(
+                    c.as_ptr(),
+                    meta.mode() as libc::mode_t,
+                    meta.rdev() as libc::dev_t,
+                )
+            };
             if rc != 0 {
                 return Err(VolumeError::io("mknod", &d, io::Error::last_os_error()));
             }
@@ -210,10 +216,19 @@ fn apply_meta(src: &Path, dest: &Path, meta: &fs::Metadata) -> Result<()> {
     ];
     // SAFETY: c is a valid path, times points to two timespecs.
     let rc = unsafe {
-        libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     };
     if rc != 0 {
-        return Err(VolumeError::io("utimensat", dest, io::Error::last_os_error()));
+        return Err(VolumeError::io(
+            "utimensat",
+            dest,
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -225,7 +240,13 @@ fn copy_xattrs(src: &Path, dest: &Path) {
     };
     let mut names = vec![0u8; 4096];
     // SAFETY: buffers are valid for their stated lengths; paths are NUL-terminated.
-    let n = unsafe { libc::llistxattr(s.as_ptr(), names.as_mut_ptr() as *mut libc::c_char, names.len()) };
+    let n = unsafe {
+        libc::llistxattr(
+            s.as_ptr(),
+            names.as_mut_ptr() as *mut libc::c_char,
+            names.len(),
+        )
+    };
     if n <= 0 {
         return;
     }
@@ -234,18 +255,31 @@ fn copy_xattrs(src: &Path, dest: &Path) {
         if name.starts_with(b"trusted.overlay.") || name.starts_with(b"security.selinux") {
             continue;
         }
-        let Ok(cname) = CString::new(name) else { continue };
+        let Ok(cname) = CString::new(name) else {
+            continue;
+        };
         let mut val = vec![0u8; 65536];
         // SAFETY: as above.
         let len = unsafe {
-            libc::lgetxattr(s.as_ptr(), cname.as_ptr(), val.as_mut_ptr() as *mut libc::c_void, val.len())
+            libc::lgetxattr(
+                s.as_ptr(),
+                cname.as_ptr(),
+                val.as_mut_ptr() as *mut libc::c_void,
+                val.len(),
+            )
         };
         if len < 0 {
             continue;
         }
         // SAFETY: as above.
         unsafe {
-            libc::lsetxattr(d.as_ptr(), cname.as_ptr(), val.as_ptr() as *const libc::c_void, len as usize, 0);
+            libc::lsetxattr(
+                d.as_ptr(),
+                cname.as_ptr(),
+                val.as_ptr() as *const libc::c_void,
+                len as usize,
+                0,
+            );
         }
     }
 }
@@ -294,7 +328,10 @@ mod tests {
         std::os::unix::fs::symlink("/real", r.join("abs")).unwrap();
         std::os::unix::fs::symlink("../../../../real", r.join("up")).unwrap();
         std::os::unix::fs::symlink("/etc", r.join("etc")).unwrap();
-        assert_eq!(resolve_in_root(r, "/abs/data").unwrap(), r.join("real/data"));
+        assert_eq!(
+            resolve_in_root(r, "/abs/data").unwrap(),
+            r.join("real/data")
+        );
         assert_eq!(resolve_in_root(r, "/up/data").unwrap(), r.join("real/data"));
         // /etc inside the root is a link to /etc, which does not exist inside the root
         assert!(resolve_in_root(r, "/etc/passwd").is_none());

@@ -25,8 +25,8 @@ pub use mounts::{
     OciMount, Resolved,
 };
 pub use spec::{
-    collect, from_api_mount, from_api_tmpfs, parse_mount_flag, parse_tmpfs_flag,
-    parse_volume_flag, parse_volumes_from, ApiMount, MountRequest, MountType, Origin, Propagation,
+    collect, from_api_mount, from_api_tmpfs, parse_mount_flag, parse_tmpfs_flag, parse_volume_flag,
+    parse_volumes_from, ApiMount, MountRequest, MountType, Origin, Propagation,
 };
 pub use store::{ListFilters, PruneOptions, PruneReport, UsageData, Volume, VolumeStore};
 

@@ -148,15 +148,23 @@ mod tests {
     #[test]
     fn options() {
         assert_eq!(parse(&m(&[])).unwrap(), None);
-        let t = parse(&m(&[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m,uid=10,noexec")]))
-            .unwrap()
-            .unwrap();
+        let t = parse(&m(&[
+            ("type", "tmpfs"),
+            ("device", "tmpfs"),
+            ("o", "size=1m,uid=10,noexec"),
+        ]))
+        .unwrap()
+        .unwrap();
         assert_eq!(t.data, "size=1m,uid=10");
         assert_eq!(t.flags, libc::MS_NOEXEC);
         assert!(!t.bind);
-        let b = parse(&m(&[("type", "none"), ("device", "/srv"), ("o", "bind,ro")]))
-            .unwrap()
-            .unwrap();
+        let b = parse(&m(&[
+            ("type", "none"),
+            ("device", "/srv"),
+            ("o", "bind,ro"),
+        ]))
+        .unwrap()
+        .unwrap();
         assert!(b.bind);
         assert!(parse(&m(&[("type", "none"), ("device", "srv"), ("o", "bind")])).is_err());
         assert!(parse(&m(&[("type", "tmpfs")])).is_err());

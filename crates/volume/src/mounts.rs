@@ -198,7 +198,9 @@ pub fn tmpfs_options(req: &MountRequest) -> Vec<String> {
             }
         })
     };
-    const PROPAGATION: [&str; 6] = ["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+    const PROPAGATION: [&str; 6] = [
+        "private", "rprivate", "shared", "rshared", "slave", "rslave",
+    ];
     for o in user {
         if let Some((k, _)) = o.split_once('=') {
             opts.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k));
@@ -329,7 +331,7 @@ fn prepare_one(store: &VolumeStore, r: &MountRequest, cid: &str) -> Result<Mount
 
 /// Container start: mounts volumes (driver mounts at first use), copies the image content
 /// into empty volumes (unless `nocopy`; only when `rootfs` is given), and returns the OCI
-/// mounts in request order. On error, what was mounted here is unmounted.
+/// mounts ordered parents first (stable by path depth). On error, what was mounted here is unmounted.
 pub fn activate(
     store: &VolumeStore,
     points: &[MountPoint],
@@ -339,10 +341,14 @@ pub fn activate(
     let mut out = Vec::with_capacity(points.len());
     for (i, p) in points.iter().enumerate() {
         if p.kind == MountType::Volume {
-            let r = store.mount(&p.name, container_id).and_then(|_| match rootfs {
-                Some(root) if !p.nocopy => store.copy_up(&p.name, root, &p.destination).map(|_| ()),
-                _ => Ok(()),
-            });
+            let r = store
+                .mount(&p.name, container_id)
+                .and_then(|_| match rootfs {
+                    Some(root) if !p.nocopy => {
+                        store.copy_up(&p.name, root, &p.destination).map(|_| ())
+                    }
+                    _ => Ok(()),
+                });
             if let Err(e) = r {
                 let _ = deactivate(store, &points[..=i], container_id);
                 return Err(e);
@@ -350,6 +356,8 @@ pub fn activate(
         }
         out.push(p.oci());
     }
+    // parents before children (`/data` before `/data/sub`), like docker's mount sort
+    out.sort_by_key(|m| m.destination.split('/').filter(|c| !c.is_empty()).count());
     Ok(out)
 }
 
@@ -401,7 +409,7 @@ pub fn release(
 /// Everything a container's mounts need, once [`resolve`]d.
 #[derive(Clone, Debug)]
 pub struct Resolved {
-    /// For the OCI spec's `mounts`, in request order.
+    /// For the OCI spec's `mounts`, parents first.
     pub mounts: Vec<OciMount>,
     /// For the container record and inspect `Mounts`.
     pub points: Vec<MountPoint>,

@@ -185,7 +185,11 @@ pub fn parse_volume_flag(spec: &str) -> Result<MountRequest> {
             }
         }
         Some(s) => {
-            if s == "." || s == ".." || s.starts_with("./") || s.starts_with("../") || s == "~"
+            if s == "."
+                || s == ".."
+                || s.starts_with("./")
+                || s.starts_with("../")
+                || s == "~"
                 || s.starts_with("~/")
             {
                 return Err(VolumeError::RelativeHostPath(s.to_string()));
@@ -296,7 +300,9 @@ fn key_value(field: &str, what: &str) -> Result<(String, String)> {
     field
         .split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| VolumeError::InvalidOption(format!("invalid {what} '{field}': must be key=value")))
+        .ok_or_else(|| {
+            VolumeError::InvalidOption(format!("invalid {what} '{field}': must be key=value"))
+        })
 }
 
 /// Parses docker's `--mount` value: `type=bind|volume|tmpfs,src=,dst=,readonly,...`.
@@ -313,14 +319,15 @@ pub fn parse_mount_flag(spec: &str) -> Result<MountRequest> {
         };
         let need = |v: &Option<String>| {
             v.clone().ok_or_else(|| {
-                VolumeError::InvalidOption(format!("invalid field '{field}' must be a key=value pair"))
+                VolumeError::InvalidOption(format!(
+                    "invalid field '{field}' must be a key=value pair"
+                ))
             })
         };
         let flag = |v: &Option<String>| match v {
             None => Ok(true),
-            Some(v) => parse_bool(v).ok_or_else(|| {
-                VolumeError::InvalidOption(format!("invalid value for {key}: {v}"))
-            }),
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| VolumeError::InvalidOption(format!("invalid value for {key}: {v}"))),
         };
         match key.as_str() {
             "type" => api.kind = need(&value)?,
@@ -337,11 +344,15 @@ pub fn parse_mount_flag(spec: &str) -> Result<MountRequest> {
             }
             "bind-propagation" => {
                 bind_opt = true;
-                api.bind_options.get_or_insert_with(Default::default).propagation = need(&value)?;
+                api.bind_options
+                    .get_or_insert_with(Default::default)
+                    .propagation = need(&value)?;
             }
             "volume-nocopy" => {
                 vol_opt = true;
-                api.volume_options.get_or_insert_with(Default::default).no_copy = flag(&value)?;
+                api.volume_options
+                    .get_or_insert_with(Default::default)
+                    .no_copy = flag(&value)?;
             }
             "volume-driver" => {
                 vol_opt = true;
@@ -374,8 +385,9 @@ pub fn parse_mount_flag(spec: &str) -> Result<MountRequest> {
             "tmpfs-size" => {
                 tmpfs_opt = true;
                 let size = parse_size(&need(&value)?)?;
-                api.tmpfs_options.get_or_insert_with(Default::default).size_bytes =
-                    Some(i64::try_from(size).unwrap_or(i64::MAX));
+                api.tmpfs_options
+                    .get_or_insert_with(Default::default)
+                    .size_bytes = Some(i64::try_from(size).unwrap_or(i64::MAX));
             }
             "tmpfs-mode" => {
                 tmpfs_opt = true;
@@ -416,13 +428,46 @@ pub fn parse_tmpfs_flag(spec: &str) -> Result<MountRequest> {
 
 /// Flag-only tmpfs options the kernel (or docker) knows.
 const TMPFS_FLAGS: &[&str] = &[
-    "ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "sync", "async", "dirsync",
-    "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime",
-    "nostrictatime", "inode32", "inode64", "private", "rprivate", "shared", "rshared", "slave",
-    "rslave", "tmpcopyup", "notmpcopyup",
+    "ro",
+    "rw",
+    "exec",
+    "noexec",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "sync",
+    "async",
+    "dirsync",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "inode32",
+    "inode64",
+    "noswap",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
 ];
 /// `key=value` tmpfs options the kernel knows.
-const TMPFS_KEYS: &[&str] = &["size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol", "huge"];
+const TMPFS_KEYS: &[&str] = &[
+    "size",
+    "mode",
+    "uid",
+    "gid",
+    "nr_inodes",
+    "nr_blocks",
+    "mpol",
+    "huge",
+];
 
 /// One `HostConfig.Tmpfs` entry: container path and comma-separated mount options.
 pub fn from_api_tmpfs(path: &str, opts: &str) -> Result<MountRequest> {
@@ -587,13 +632,17 @@ pub fn from_api_mount(m: &ApiMount) -> Result<MountRequest> {
             req.source = Some(clean_host_path(&m.source));
             if let Some(b) = &m.bind_options {
                 if b.non_recursive {
-                    return Err(mount_err(kind, "non-recursive bind mounts are not supported"));
+                    return Err(mount_err(
+                        kind,
+                        "non-recursive bind mounts are not supported",
+                    ));
                 }
                 req.create_host_path = b.create_mountpoint;
                 if !b.propagation.is_empty() {
-                    req.propagation = Some(Propagation::parse(&b.propagation).ok_or_else(|| {
-                        mount_err(kind, format!("invalid propagation mode: {}", b.propagation))
-                    })?);
+                    req.propagation =
+                        Some(Propagation::parse(&b.propagation).ok_or_else(|| {
+                            mount_err(kind, format!("invalid propagation mode: {}", b.propagation))
+                        })?);
                 }
             }
         }
@@ -607,7 +656,13 @@ pub fn from_api_mount(m: &ApiMount) -> Result<MountRequest> {
             req.kind = MountType::Volume;
             if !m.source.is_empty() {
                 if m.source.starts_with('/') || m.source.starts_with('.') {
-                    return Err(mount_err(kind, format!("invalid volume name '{}': a host path needs type=bind", m.source)));
+                    return Err(mount_err(
+                        kind,
+                        format!(
+                            "invalid volume name '{}': a host path needs type=bind",
+                            m.source
+                        ),
+                    ));
                 }
                 validate_volume_name(&m.source)?;
                 req.source = Some(m.source.clone());
@@ -653,7 +708,11 @@ pub fn from_api_mount(m: &ApiMount) -> Result<MountRequest> {
                 }
             }
         }
-        "" => return Err(VolumeError::InvalidOption("mount type must not be empty".into())),
+        "" => {
+            return Err(VolumeError::InvalidOption(
+                "mount type must not be empty".into(),
+            ))
+        }
         other => {
             return Err(VolumeError::InvalidOption(format!(
                 "mount type unknown or not supported: {other:?}"

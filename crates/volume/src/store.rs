@@ -141,6 +141,39 @@ pub struct PruneOptions {
     pub not_labels: Vec<String>,
 }
 
+impl PruneOptions {
+    /// Builds options from docker's decoded `filters` map: `all` (`true`/`1`), `label`
+    /// (`k` or `k=v`), `label!`. Unknown keys are an error.
+    pub fn from_map(map: &BTreeMap<String, Vec<String>>) -> Result<PruneOptions> {
+        let mut o = PruneOptions::default();
+        for (k, vals) in map {
+            match k.as_str() {
+                "all" => {
+                    for v in vals {
+                        o.all = match v.as_str() {
+                            "true" | "1" => true,
+                            "false" | "0" => false,
+                            _ => {
+                                return Err(VolumeError::InvalidOption(format!(
+                                    "invalid filter 'all={v}'"
+                                )))
+                            }
+                        };
+                    }
+                }
+                "label" => o.labels.extend(vals.iter().cloned()),
+                "label!" => o.not_labels.extend(vals.iter().cloned()),
+                other => {
+                    return Err(VolumeError::InvalidOption(format!(
+                        "invalid filter '{other}'"
+                    )))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
 /// What `prune` removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -354,7 +387,9 @@ impl VolumeStore {
             if !filters.labels.iter().all(|l| label_matches(&r.labels, l)) {
                 continue;
             }
-            if !filters.names.is_empty() && !filters.names.iter().any(|n| r.name.contains(n.as_str())) {
+            if !filters.names.is_empty()
+                && !filters.names.iter().any(|n| r.name.contains(n.as_str()))
+            {
                 continue;
             }
             if !filters.drivers.is_empty() && !filters.drivers.contains(&r.driver) {
@@ -408,8 +443,8 @@ impl VolumeStore {
             }
             _ => false,
         };
-        let changed = rec.refs.insert(container_id.to_string())
-            | rec.active.insert(container_id.to_string());
+        let changed =
+            rec.refs.insert(container_id.to_string()) | rec.active.insert(container_id.to_string());
         if changed {
             if let Err(e) = self.save(&rec) {
                 if mounted_now {
@@ -532,7 +567,11 @@ impl VolumeStore {
             if !opts.labels.iter().all(|l| label_matches(&rec.labels, l)) {
                 continue;
             }
-            if opts.not_labels.iter().any(|l| label_matches(&rec.labels, l)) {
+            if opts
+                .not_labels
+                .iter()
+                .any(|l| label_matches(&rec.labels, l))
+            {
                 continue;
             }
             let size = copyup::disk_usage(&self.data_dir(&rec.name));

@@ -75,6 +75,9 @@ pub async fn route(
             engine.resize(id, h, w).await.map(|_| status(200))
         }
         (Method::GET, [id, "logs"]) => logs(&engine, id, &q),
+        (Method::POST, [id, "rename"]) => engine
+            .rename(id, q.get("name").unwrap_or(""))
+            .map(|_| status(204)),
         (Method::GET, [id, "top"]) => top(&engine, id).await,
         (Method::POST, [id, "exec"]) => crate::exec::create(&engine, req, id).await,
         (Method::DELETE, [id]) => engine
@@ -138,7 +141,7 @@ pub fn inspect(engine: &Arc<Engine>, c: &Container) -> Value {
             "UpperDir": cfg.data_root.join("image/snapshots").join(&c.id).join("upper"),
             "WorkDir": cfg.data_root.join("image/snapshots").join(&c.id).join("work"),
         }},
-        "Mounts": [],
+        "Mounts": engine.mounts_json(c),
         "Config": config,
         "NetworkSettings": network_settings(c),
     })
@@ -283,7 +286,7 @@ fn list(engine: &Arc<Engine>, q: &Query, _ver: (u32, u32)) -> R {
             "Status": status_text(&c),
             "HostConfig": {"NetworkMode": mode},
             "NetworkSettings": {"Networks": network_settings(&c)["Networks"].clone()},
-            "Mounts": [],
+            "Mounts": engine.mounts_json(&c),
         }));
         if let Some(l) = limit {
             if out.len() as i64 >= l {

@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 
 mod containers;
+mod events;
 mod exec;
 mod hijack;
 mod images;

@@ -60,6 +60,9 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (Some("_ping"), 1) if *m == Method::GET || *m == Method::HEAD => system::ping(m),
         (Some("version"), 1) if *m == Method::GET => system::version(),
         (Some("info"), 1) if *m == Method::GET => system::info(&engine),
+        (Some("events"), 1) if *m == Method::GET => {
+            crate::events::events(&engine, &q).unwrap_or_else(|e| crate::util::engine_error(&e))
+        }
         (Some("containers"), _) => containers::route(engine, req, m, &segs[1..], q, api_ver).await,
         (Some("exec"), _) => exec::route(engine, req, m, &segs[1..], q).await,
         (Some("images"), _) => images::route(engine, req, m, &path["/images".len()..], q, api_ver).await,

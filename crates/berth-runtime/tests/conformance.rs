@@ -616,7 +616,11 @@ fn read_until(f: &mut std::fs::File, needle: &str, secs: u64) -> String {
     let mut buf = [0u8; 4096];
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(secs) {
-        let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: poll on one valid fd.
         let r = unsafe { libc::poll(&mut pfd, 1, 100) };
         if r <= 0 {
@@ -638,7 +642,7 @@ fn terminal_via_console_socket() {
     each(|imp| {
         let b = Bundle::new(imp, "tty");
         b.config(
-            &["sh", "-c", "echo tty-ok; tty; test -t 0 && echo stdin-tty"],
+            &["sh", "-c", "echo tty-ok; tty; test -c /dev/console && echo console-ok; test -t 0 && echo stdin-tty"],
             |c| {
                 c["process"]["terminal"] = json!(true);
             },
@@ -663,6 +667,7 @@ fn terminal_via_console_socket() {
         assert!(s.contains("tty-ok"), "[{}] {s}", imp.name);
         assert!(s.contains("/dev/pts/"), "[{}] {s}", imp.name);
         assert!(s.contains("stdin-tty"), "[{}] {s}", imp.name);
+        assert!(s.contains("console-ok"), "[{}] {s}", imp.name);
         b.wait_status("stopped");
         assert!(b.rt(&["delete", &b.id]).status.success());
     });
@@ -850,8 +855,20 @@ fn mount_targets_stay_inside_rootfs() {
         let (code, out, err) = b.run();
         assert_eq!(code, 0, "[{}] {err}", imp.name);
         assert_eq!(out, "ok\n", "[{}]", imp.name);
-        assert!(!host.join("sub").exists(), "[{}] mkdir followed a symlink out of the rootfs", imp.name);
-        assert!(b.dir.join("rootfs").join(host.strip_prefix("/").unwrap()).join("sub").is_dir(), "[{}]", imp.name);
+        assert!(
+            !host.join("sub").exists(),
+            "[{}] mkdir followed a symlink out of the rootfs",
+            imp.name
+        );
+        assert!(
+            b.dir
+                .join("rootfs")
+                .join(host.strip_prefix("/").unwrap())
+                .join("sub")
+                .is_dir(),
+            "[{}]",
+            imp.name
+        );
         assert!(b.dir.join("rootfs/escaped").is_dir(), "[{}]", imp.name);
         assert!(!Path::new("/escaped").exists(), "[{}]", imp.name);
     });
@@ -871,8 +888,26 @@ fn exec_with_terminal() {
             let (s, _) = listener.accept().unwrap();
             recv_fd(&s)
         });
+        // runc hands the master over only with --detach (in the foreground it proxies the
+        // pty itself); berth also hands it over in the foreground and reports the exit code.
+        let detach = imp.name == "runc";
+        let mut args = vec![
+            "exec",
+            "-t",
+            "--console-socket",
+            sock_path.to_str().unwrap(),
+        ];
+        if detach {
+            args.push("-d");
+        }
+        args.extend_from_slice(&[
+            &b.id,
+            "sh",
+            "-c",
+            "test -t 1 && echo exec-tty; sleep 0.2; exit 3",
+        ]);
         let mut child = b
-            .cmd(&["exec", "-t", "--console-socket", sock_path.to_str().unwrap(), &b.id, "sh", "-c", "test -t 1 && echo exec-tty; exit 3"])
+            .cmd(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -897,9 +932,131 @@ fn exec_with_terminal() {
         };
         let mut err = String::new();
         let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
-        let st = st.unwrap_or_else(|| panic!("[{}] exec -t did not exit; tty output {out:?}; stderr {err}", imp.name));
+        let st = st.unwrap_or_else(|| {
+            panic!(
+                "[{}] exec -t did not exit; tty output {out:?}; stderr {err}",
+                imp.name
+            )
+        });
         assert!(out.contains("exec-tty"), "[{}] {out}", imp.name);
-        assert_eq!(st.code(), Some(3), "[{}]", imp.name);
+        assert_eq!(
+            st.code(),
+            Some(if detach { 0 } else { 3 }),
+            "[{}] {err}",
+            imp.name
+        );
         assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}
+
+#[test]
+fn process_settings_sysctl_rlimits_caps() {
+    each(|imp| {
+        let b = Bundle::new(imp, "proc");
+        let script = "cat /proc/sys/net/ipv4/ip_forward; cat /proc/self/oom_score_adj; ulimit -n; umask; \
+            grep -E '^(CapEff|CapBnd|CapPrm|NoNewPrivs)' /proc/self/status | tr -s '\\t ' ' '; ls /proc/self/fd | wc -l";
+        b.config(&["sh", "-c", script], |c| {
+            c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+            c["process"]["oomScoreAdj"] = json!(100);
+            c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]);
+            c["process"]["user"]["umask"] = json!(0o077);
+        });
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        let want = "1\n100\n256\n0077\nCapPrm: 00000000a80425fb\nCapEff: 00000000a80425fb\nCapBnd: 00000000a80425fb\nNoNewPrivs: 1\n";
+        assert!(out.starts_with(want), "[{}] got:\n{out}", imp.name);
+        // ls itself holds one fd (the /proc/self/fd dir): stdio + 1.
+        assert_eq!(
+            out[want.len()..].trim(),
+            "4",
+            "[{}] fds leaked into the container: {out}",
+            imp.name
+        );
+    });
+}
+
+#[test]
+fn concurrent_containers_share_a_parent_cgroup() {
+    each(|imp| {
+        let parent = format!("berth-test-rtshared{}{}", std::process::id(), imp.name);
+        let bundles: Vec<Bundle> = (0..6).map(|_| Bundle::new(imp, "conc")).collect();
+        for b in &bundles {
+            let p = parent.clone();
+            b.config(&["sh", "-c", "sleep 0.1; echo ok"], |c| {
+                c["linux"]["cgroupsPath"] = json!(format!("/{p}/{}", b.id));
+            });
+        }
+        std::thread::scope(|s| {
+            for b in &bundles {
+                s.spawn(move || {
+                    let (code, out, err) = b.run();
+                    assert_eq!(code, 0, "[{}] {err}", b.imp.name);
+                    assert_eq!(out, "ok\n", "[{}]", b.imp.name);
+                });
+            }
+        });
+        for b in &bundles {
+            assert_eq!(b.state_entries(), 0);
+        }
+        let left: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join(&parent))
+            .filter(|p| p.exists())
+            .collect();
+        if imp.name == "berth" {
+            assert!(left.is_empty(), "shared parent left: {left:?}");
+        }
+        for p in left {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                for e in rd.flatten() {
+                    if e.path().is_dir() {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(&p);
+        }
+    });
+}
+
+#[test]
+fn delete_kills_leftovers_without_pid_namespace() {
+    each(|imp| {
+        let b = Bundle::new(imp, "nopidns");
+        b.config(&["sh", "-c", "sleep 100 >/dev/null 2>&1 & echo $!"], |c| {
+            c["linux"]["namespaces"] =
+                json!([{"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}]);
+        });
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        let pid: i32 = out
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("[{}] {out:?}", imp.name));
+        let gone = |pid: i32| match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(s) => s
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z')),
+        };
+        let t = Instant::now();
+        while !gone(pid) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            gone(pid),
+            "[{}] leftover process {pid} survived the container",
+            imp.name
+        );
+        assert_eq!(b.state_entries(), 0);
+        if imp.name == "berth" {
+            assert!(
+                b.cgroup_parents().is_empty(),
+                "cgroups left: {:?}",
+                b.cgroup_parents()
+            );
+        }
     });
 }

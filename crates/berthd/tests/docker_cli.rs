@@ -493,13 +493,17 @@ fn tty_run_and_exec() {
         "{out}"
     );
     assert!(d
-        .docker(&["run", "-d", "--name", "t", "busybox", "sleep", "100"])
+        .docker(&["run", "-d", "--name", "tt", "busybox", "sleep", "100"])
         .status
         .success());
-    let (out, code) = docker_on_pty(&d, &["exec", "-it", "t", "sh"], b"stty size; tty; exit 9\r");
+    let (out, code) = docker_on_pty(
+        &d,
+        &["exec", "-it", "tt", "sh"],
+        b"stty size; tty; exit 9\r",
+    );
     assert_eq!(code, Some(9), "{out}");
     assert!(out.contains("30 100") && out.contains("/dev/pts/"), "{out}");
-    assert!(d.docker(&["rm", "-f", "t"]).status.success());
+    assert!(d.docker(&["rm", "-f", "tt"]).status.success());
 }
 
 #[test]
@@ -528,6 +532,8 @@ fn lifecycle_extras() {
     );
     assert!(d.docker(&["start", "c1"]).status.success());
     assert_eq!(stdout(&d.docker(&["wait", "c1"])).trim(), "2");
+    assert!(d.docker(&["rename", "c1", "c1x"]).status.success());
+    assert!(!d.docker(&["inspect", "c1"]).status.success());
     // Resource limits reach the cgroup.
     let out = d.docker(&[
         "run", "--rm", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "50", "busybox", "sh", "-c",
@@ -590,7 +596,7 @@ fn lifecycle_extras() {
             "run",
             "-d",
             "--name",
-            "f",
+            "fol",
             "busybox",
             "sh",
             "-c",
@@ -598,24 +604,24 @@ fn lifecycle_extras() {
         ])
         .status
         .success());
-    assert_eq!(stdout(&d.docker(&["logs", "-f", "f"])), "1\n2\n3\n");
+    assert_eq!(stdout(&d.docker(&["logs", "-f", "fol"])), "1\n2\n3\n");
     assert!(d
-        .docker(&["run", "-d", "--name", "k", "busybox", "sleep", "100"])
+        .docker(&["run", "-d", "--name", "kk", "busybox", "sleep", "100"])
         .status
         .success());
-    let pid1 = stdout(&d.docker(&["inspect", "-f", "{{.State.Pid}}", "k"]));
-    assert!(d.docker(&["restart", "-t", "0", "k"]).status.success());
-    let pid2 = stdout(&d.docker(&["inspect", "-f", "{{.State.Pid}} {{.State.Running}}", "k"]));
+    let pid1 = stdout(&d.docker(&["inspect", "-f", "{{.State.Pid}}", "kk"]));
+    assert!(d.docker(&["restart", "-t", "0", "kk"]).status.success());
+    let pid2 = stdout(&d.docker(&["inspect", "-f", "{{.State.Pid}} {{.State.Running}}", "kk"]));
     assert!(
         pid2.trim().ends_with("true") && !pid2.starts_with(pid1.trim()),
         "{pid1} {pid2}"
     );
-    assert!(d.docker(&["kill", "k"]).status.success());
+    assert!(d.docker(&["kill", "kk"]).status.success());
     assert_eq!(
-        stdout(&d.docker(&["inspect", "-f", "{{.State.ExitCode}}", "k"])).trim(),
+        stdout(&d.docker(&["inspect", "-f", "{{.State.ExitCode}}", "kk"])).trim(),
         "137"
     );
-    let out = d.docker(&["kill", "k"]);
+    let out = d.docker(&["kill", "kk"]);
     assert!(
         !out.status.success() && stderr(&out).contains("is not running"),
         "{}",
@@ -628,7 +634,64 @@ fn lifecycle_extras() {
     let ps = stdout(&d.docker(&["ps", "-a", "--format", "{{.Names}}"]));
     let mut names: Vec<&str> = ps.lines().collect();
     names.sort();
-    assert_eq!(names, vec!["c1", "f", "k", "rs"]);
+    assert_eq!(names, vec!["c1x", "fol", "kk", "rs"]);
     assert!(d.docker(&["container", "prune", "-f"]).status.success());
     assert!(d.all_ids().is_empty());
+}
+
+#[test]
+fn volumes_and_events() {
+    if !can_run() {
+        return;
+    }
+    let d = Daemon::start();
+    let host = d.dir.join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f"), "hostfile\n").unwrap();
+    let bind = format!("{}:/h:ro", host.display());
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--name",
+        "vol1",
+        "-v",
+        &bind,
+        "-v",
+        "named:/v",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /h/f; touch /h/x || echo ro; echo data > /v/d; grep -c ' /scratch ' /proc/mounts",
+    ]);
+    assert_eq!(stdout(&out), "hostfile\nro\n1\n", "{}", stderr(&out));
+    let out = d.docker(&["run", "--rm", "-v", "named:/v", "busybox", "cat", "/v/d"]);
+    assert_eq!(stdout(&out), "data\n");
+    let out = d.docker(&["run", "--rm", "-v", "relative/path:/x", "busybox", "true"]);
+    assert!(!out.status.success());
+    let out = d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &format!("{}", common_now() + 1),
+        "--filter",
+        "container=vol1",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "create\nstart\ndie\ndestroy\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn common_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

@@ -61,6 +61,7 @@ pub struct Engine {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) changed: watch::Sender<u64>,
     pub(crate) swap_ok: bool,
+    pub(crate) events: crate::events::Events,
 }
 
 /// Run a blocking closure on tokio's blocking pool.
@@ -110,6 +111,7 @@ impl Engine {
             inner: Mutex::new(Inner::default()),
             changed,
             swap_ok: crate::paths::swap_limit_supported(),
+            events: Default::default(),
         });
         let records = engine.store.load_all()?;
         {
@@ -171,6 +173,13 @@ impl Engine {
         v
     }
 
+    /// `Mounts` of a container as `docker inspect` shows them.
+    pub fn mounts_json(&self, c: &Container) -> Vec<serde_json::Value> {
+        crate::mounts::resolve(&self.paths.data_root, &c.host_config)
+            .map(|m| crate::mounts::inspect(&m))
+            .unwrap_or_default()
+    }
+
     /// Path of the container's json-file log.
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.paths.log(id)
@@ -211,6 +220,7 @@ impl Engine {
         if args.is_empty() {
             return Err(EngineError::InvalidParameter("No command specified".into()));
         }
+        crate::mounts::resolve(&self.paths.data_root, &host_config)?;
         if host_config.memory > 0 && host_config.memory < 6 * 1024 * 1024 {
             return Err(EngineError::InvalidParameter(
                 "Minimum memory limit allowed is 6MB".into(),
@@ -295,6 +305,7 @@ impl Engine {
         }
         drop(inner);
         self.notify();
+        self.container_event(&id, "create", &[]);
         Ok((id, Vec::new()))
     }
 
@@ -327,6 +338,7 @@ impl Engine {
 
     /// Remove a container that is not running (also used by AutoRemove).
     pub(crate) async fn remove_stopped(self: &Arc<Self>, id: &str) -> Result<()> {
+        let before = self.get(id).ok();
         {
             let mut inner = self.lock();
             let Some(c) = inner.containers.get(id) else {
@@ -365,10 +377,54 @@ impl Engine {
             }
             inner.pending.remove(id);
             inner.exit_seq.remove(id);
+            if inner.removed.len() > 10_000 {
+                inner.removed.clear();
+            }
         }
         drop(inner);
         self.notify();
+        if res.is_ok() {
+            if let Some(c) = before {
+                let mut attrs: std::collections::BTreeMap<String, String> =
+                    c.config.labels.clone().unwrap_or_default();
+                attrs.insert("name".into(), c.name.clone());
+                attrs.insert("image".into(), c.config.image.clone());
+                self.publish_event("container", id, &c.config.image, "destroy", attrs);
+            }
+        }
         res
+    }
+
+    /// Rename a container (409 when the new name is taken).
+    pub fn rename(&self, name_or_id: &str, new_name: &str) -> Result<()> {
+        let new_name = new_name.trim_start_matches('/').to_string();
+        if !names::valid_name(&new_name) {
+            return Err(EngineError::InvalidParameter(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let mut c = {
+            let inner = self.lock();
+            let id = resolve_in(&inner, name_or_id)?;
+            if let Some(other) = inner.containers.values().find(|c| c.name == new_name) {
+                if other.id == id {
+                    return Ok(());
+                }
+                return Err(EngineError::Conflict(format!(
+                    "Conflict. The container name \"/{new_name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.id
+                )));
+            }
+            inner
+                .containers
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| EngineError::NoSuchContainer(name_or_id.to_string()))?
+        };
+        let old = std::mem::replace(&mut c.name, new_name);
+        self.save(&c)?;
+        self.container_event(&c.id, "rename", &[("oldName", format!("/{old}"))]);
+        Ok(())
     }
 
     /// Ids of containers using image `image_id` (`sha256:…`), with their running flag.

@@ -45,6 +45,8 @@ pub struct ExecPlan {
     pub stdin: bool,
     cmd: tokio::process::Command,
     console_size: Option<(u16, u16)>,
+    /// Console socket the runtime sends the pty master to (berth-runtime only).
+    console: Option<std::os::unix::net::UnixListener>,
 }
 
 fn env_key(e: &str) -> &str {
@@ -232,9 +234,26 @@ impl Engine {
             .arg("--process")
             .arg(&pfile)
             .arg("--pid-file")
-            .arg(dir.join("pid"))
-            .arg(&cid)
-            .kill_on_drop(false);
+            .arg(dir.join("pid"));
+        // runc proxies a foreground TTY exec through its own stdio (and refuses
+        // --console-socket without -d); berth-runtime sends the master over a console socket
+        // in the foreground too (see docs/INTERFACES.md). Use the socket with berth-runtime.
+        let mut console = None;
+        let berth_runtime = self
+            .cfg
+            .runtime
+            .file_name()
+            .map(|n| n.to_string_lossy().starts_with("berth"))
+            .unwrap_or(false);
+        if cfg.tty && berth_runtime {
+            let sock = dir.join("console.sock");
+            let _ = std::fs::remove_file(&sock);
+            let l = std::os::unix::net::UnixListener::bind(&sock)?;
+            l.set_nonblocking(true)?;
+            cmd.arg("--console-socket").arg(&sock);
+            console = Some(l);
+        }
+        cmd.arg(&cid).kill_on_drop(false);
         let console_size = cfg
             .console_size
             .as_ref()
@@ -246,6 +265,7 @@ impl Engine {
             stdin: cfg.attach_stdin,
             cmd,
             console_size,
+            console,
         })
     }
 
@@ -283,6 +303,7 @@ impl Engine {
             stdin,
             mut cmd,
             console_size,
+            console,
         } = plan;
         let Some(io) = io else {
             cmd.stdin(Stdio::null())
@@ -304,7 +325,8 @@ impl Engine {
             return Ok(());
         };
         if tty {
-            self.exec_tty(id, cmd, console_size, stdin, io).await
+            self.exec_tty(id, cmd, console_size, console, stdin, io)
+                .await
         } else {
             self.exec_pipes(id, cmd, stdin, io).await
         }
@@ -395,41 +417,80 @@ impl Engine {
         id: String,
         mut cmd: tokio::process::Command,
         console_size: Option<(u16, u16)>,
+        console: Option<std::os::unix::net::UnixListener>,
         stdin: bool,
         io: S,
     ) -> Result<()>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let (master, slave) = open_pty()?;
-        if let Some((h, w)) = console_size {
-            set_winsize(master.as_raw_fd(), h, w);
+        let (rows, cols) = console_size.unwrap_or((24, 80));
+        let (master, mut child) = if let Some(listener) = console {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    self.exec_finished(&id, 126);
+                    return Err(e.into());
+                }
+            };
+            drop(cmd);
+            let listener = tokio::net::UnixListener::from_std(listener)?;
+            let got = tokio::select! {
+                a = listener.accept() => a.ok().map(|(s, _)| s),
+                _ = child.wait() => None,
+            };
+            let master = match got {
+                Some(s) => {
+                    let std_s = s.into_std()?;
+                    std_s.set_nonblocking(false)?;
+                    tokio::task::spawn_blocking(move || recv_fd(&std_s))
+                        .await
+                        .map_err(EngineError::internal)??
+                }
+                None => {
+                    let mut err = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        let _ = e.read_to_string(&mut err).await;
+                    }
+                    let code = exit_code(child.wait().await.ok());
+                    self.exec_finished(&id, code);
+                    let (_, mut wr) = tokio::io::split(io);
+                    let _ = wr.write_all(err.as_bytes()).await;
+                    let _ = wr.shutdown().await;
+                    return Ok(());
+                }
+            };
+            set_winsize(master.as_raw_fd(), rows, cols);
+            (master, child)
         } else {
-            set_winsize(master.as_raw_fd(), 24, 80);
-        }
-        let slave_fd = slave.as_raw_fd();
-        cmd.stdin(Stdio::from(slave.try_clone()?))
-            .stdout(Stdio::from(slave.try_clone()?))
-            .stderr(Stdio::from(slave));
-        // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::setsid();
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
-                Ok(())
-            });
-        }
-        let _ = slave_fd;
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                self.exec_finished(&id, 126);
-                return Err(e.into());
+            let (master, slave) = open_pty()?;
+            set_winsize(master.as_raw_fd(), rows, cols);
+            cmd.stdin(Stdio::from(slave.try_clone()?))
+                .stdout(Stdio::from(slave.try_clone()?))
+                .stderr(Stdio::from(slave));
+            // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::setsid();
+                    libc::ioctl(0, libc::TIOCSCTTY, 0);
+                    Ok(())
+                });
             }
+            let child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    self.exec_finished(&id, 126);
+                    return Err(e.into());
+                }
+            };
+            // Drop our copies of the slave (the Command held them); the master sees EIO once
+            // the runtime and the process are gone.
+            drop(cmd);
+            (master, child)
         };
-        // Drop our copies of the slave (the Command held them); the master sees EIO once the
-        // runtime and the process are gone.
-        drop(cmd);
         let master = Arc::new(master);
         self.exec_running(&id, Some(master.clone()));
         let (mut rd, mut wr) = tokio::io::split(io);
@@ -554,4 +615,39 @@ fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
         libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
         Ok((OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)))
     }
+}
+
+/// Receive one fd sent with SCM_RIGHTS (the console master).
+fn recv_fd(s: &std::os::unix::net::UnixStream) -> Result<OwnedFd> {
+    let mut data = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // Room for one fd's control message (generously sized).
+    let mut cbuf = [0u64; 8];
+    // SAFETY: msghdr points at live local buffers for the duration of the call.
+    let fd = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = std::mem::size_of_val(&cbuf);
+        let n = libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+        if n < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null()
+            || (*cmsg).cmsg_level != libc::SOL_SOCKET
+            || (*cmsg).cmsg_type != libc::SCM_RIGHTS
+        {
+            return Err(EngineError::Internal(
+                "console socket: no file descriptor received".into(),
+            ));
+        }
+        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::c_int)
+    };
+    // SAFETY: the kernel just installed this fd for us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -3,11 +3,13 @@
 
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod files;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
+pub mod mounts;
 pub mod names;
 pub mod paths;
 mod pidfd;

@@ -212,6 +212,7 @@ impl Engine {
         c.stopped_by_user = false;
         self.save(&c)?;
         self.watch_exit(id.clone(), spawned.monitor_pid, fd);
+        self.container_event(&id, "start", &[]);
         let sd = mcfg.socket_dir.clone();
         if let Err(e) = blocking(move || monitor::start(&sd).map_err(EngineError::internal)).await {
             tracing::warn!("start of {id} failed: {e}");
@@ -285,6 +286,8 @@ impl Engine {
         let mut args = vec![c.path.clone()];
         args.extend(c.args.iter().cloned());
         let dir = self.paths.container_dir(&c.id);
+        let user_mounts = crate::mounts::resolve(&self.paths.data_root, &c.host_config)?;
+        crate::mounts::prepare(&user_mounts)?;
         let inputs = spec::SpecInputs {
             rootfs: &rootfs,
             user: &u,
@@ -296,6 +299,7 @@ impl Engine {
             hosts_file: &dir.join("hosts"),
             resolv_file: &dir.join("resolv.conf"),
             swap_limit_supported: self.swap_ok,
+            user_mounts: crate::mounts::oci(&user_mounts),
         };
         let spec = spec::generate(c, &inputs);
         let bundle = self.paths.bundle(&c.id);
@@ -371,6 +375,7 @@ impl Engine {
             *inner.exit_seq.entry(id.to_string()).or_insert(0) += 1;
         }
         self.notify();
+        self.container_event(id, "die", &[("exitCode", c.state.exit_code.to_string())]);
         if c.host_config.auto_remove {
             if let Err(e) = self.remove_stopped(id).await {
                 tracing::warn!("auto-removing {id}: {e}");
@@ -432,6 +437,11 @@ impl Engine {
                 return Err(EngineError::Internal(format!("kill: {err}")));
             }
         }
+        self.container_event(&c.id, "kill", &[("signal", signo.to_string())]);
+        if signo == libc::SIGKILL {
+            // Like dockerd: a SIGKILL returns once the container is really gone.
+            self.wait_not_running(&c.id, Duration::from_secs(10)).await;
+        }
         Ok(())
     }
 
@@ -475,6 +485,7 @@ impl Engine {
                 )));
             }
         }
+        self.container_event(&c.id, "stop", &[]);
         Ok(true)
     }
 

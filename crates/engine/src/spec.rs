@@ -158,6 +158,8 @@ pub struct SpecInputs<'a> {
     pub resolv_file: &'a Path,
     /// Whether the host supports swap limits (memory.memsw on v1).
     pub swap_limit_supported: bool,
+    /// User mounts (binds, volumes, tmpfs) in OCI form.
+    pub user_mounts: Vec<Value>,
 }
 
 fn bind(dest: &str, src: &Path, ro: bool) -> Value {
@@ -265,6 +267,7 @@ pub fn generate(c: &Container, inp: &SpecInputs<'_>) -> Value {
     mounts.push(bind("/etc/resolv.conf", inp.resolv_file, false));
     mounts.push(bind("/etc/hostname", inp.hostname_file, false));
     mounts.push(bind("/etc/hosts", inp.hosts_file, false));
+    mounts.extend(inp.user_mounts.iter().cloned());
 
     let mut process = json!({
         "terminal": c.config.tty,
@@ -335,5 +338,9 @@ mod tests {
         let r = resources(&c, false);
         assert_eq!(r["cpu"]["quota"], 50000);
         assert_eq!(r["memory"]["limit"], 1 << 20);
+        let cfg: crate::types::Config =
+            serde_json::from_value(json!({"Cmd": "echo hi", "Entrypoint": null})).unwrap();
+        assert_eq!(cfg.cmd, Some(vec!["echo hi".to_string()]));
+        assert_eq!(cfg.entrypoint, None);
     }
 }

@@ -34,13 +34,15 @@ pub struct Config {
     pub stdin_once: bool,
     /// Environment, `K=V`.
     pub env: Option<Vec<String>>,
-    /// Command.
+    /// Command (a JSON array, or a string as old clients send it).
+    #[serde(deserialize_with = "str_slice")]
     pub cmd: Option<Vec<String>>,
     /// Image as named by the client.
     pub image: String,
     /// Working directory.
     pub working_dir: String,
-    /// Entrypoint.
+    /// Entrypoint (a JSON array, or a string).
+    #[serde(deserialize_with = "str_slice")]
     pub entrypoint: Option<Vec<String>>,
     /// Labels.
     pub labels: Option<BTreeMap<String, String>>,
@@ -51,6 +53,21 @@ pub struct Config {
     /// Everything else, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// Docker's `StrSlice`: null, a string (one element) or an array of strings.
+fn str_slice<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum S {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<S>::deserialize(d)? {
+        None => None,
+        Some(S::One(s)) => Some(vec![s]),
+        Some(S::Many(v)) => Some(v),
+    })
 }
 
 /// `HostConfig.RestartPolicy`.

@@ -1,4 +1,4 @@
-//! Embedded DNS for user networks: one UDP server per container, listening inside the
+//! Embedded DNS for user networks: one UDP+TCP server per container, listening inside the
 //! container's netns on 127.0.0.11:53 (the socket is bound from a thread that briefly joins
 //! the netns; the server thread itself stays in the host netns, so forwarding to the host's
 //! resolvers, even 127.0.0.53, goes out from the host). Names of containers on the same user
@@ -8,7 +8,8 @@
 //! The DNS wire format is handled by hand (header, one question, A answers): it is all we
 //! need, and a full DNS crate would triple this crate's build time.
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -31,6 +32,7 @@ pub type Resolver = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
 pub struct DnsServer {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    tcp: Option<JoinHandle<()>>,
 }
 
 impl Drop for DnsServer {
@@ -39,31 +41,51 @@ impl Drop for DnsServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        if let Some(t) = self.tcp.take() {
+            let _ = t.join();
+        }
     }
+}
+
+/// Run `f` in a short-lived thread that joined the netns at `netns` (sockets it creates stay
+/// in that netns).
+fn in_netns<T: Send + 'static>(
+    netns: &Path,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    let file = std::fs::File::open(netns).map_err(|e| NetworkError::io("open netns", netns, e))?;
+    std::thread::spawn(move || -> std::io::Result<T> {
+        setns(file.as_fd(), CloneFlags::CLONE_NEWNET)?;
+        f()
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
+    .map_err(|e| NetworkError::io("bind dns socket in", netns, e))
 }
 
 /// Bind a UDP socket on `addr` inside the netns at `netns`.
 pub fn bind_in_netns(netns: &Path, addr: SocketAddr) -> Result<UdpSocket> {
-    let file = std::fs::File::open(netns).map_err(|e| NetworkError::io("open netns", netns, e))?;
-    let path = netns.to_path_buf();
-    std::thread::spawn(move || -> std::io::Result<UdpSocket> {
-        setns(file.as_fd(), CloneFlags::CLONE_NEWNET)?;
-        UdpSocket::bind(addr)
-    })
-    .join()
-    .unwrap_or_else(|_| Err(std::io::Error::other("dns bind thread panicked")))
-    .map_err(|e| NetworkError::io("bind dns socket in", path, e))
+    in_netns(netns, move || UdpSocket::bind(addr))
 }
 
 impl DnsServer {
-    /// Start serving on 127.0.0.11:53 inside `netns`.
+    /// Start serving on 127.0.0.11:53 (UDP and TCP) inside `netns`.
     pub fn start(
         netns: &Path,
         resolver: Resolver,
         upstreams: Vec<SocketAddr>,
     ) -> Result<DnsServer> {
-        let sock = bind_in_netns(netns, SocketAddr::from((DNS_ADDR, 53)))?;
-        Self::serve(sock, resolver, upstreams)
+        let addr = SocketAddr::from((DNS_ADDR, 53));
+        let sock = bind_in_netns(netns, addr)?;
+        let tcp = in_netns(netns, move || TcpListener::bind(addr))?;
+        let mut srv = Self::serve(sock, resolver.clone(), upstreams.clone())?;
+        srv.tcp = Some(serve_tcp(
+            tcp,
+            resolver,
+            Arc::new(upstreams),
+            srv.stop.clone(),
+        )?);
+        Ok(srv)
     }
 
     /// Serve queries arriving on `sock`.
@@ -94,6 +116,7 @@ impl DnsServer {
         Ok(DnsServer {
             stop,
             thread: Some(thread),
+            tcp: None,
         })
     }
 }
@@ -149,6 +172,49 @@ fn reply(query: &[u8], q: &Question, rcode: u8, ips: &[Ipv4Addr]) -> Vec<u8> {
     r
 }
 
+/// The answer for a local name, or None when the name must be forwarded.
+fn local_answer(
+    query: &[u8],
+    q: &Question,
+    resolver: &Resolver,
+    rr: &AtomicUsize,
+) -> Option<Vec<u8>> {
+    let mut ips = resolver(&q.name)?;
+    let ips = if q.qtype == 1 || q.qtype == 255 {
+        if !ips.is_empty() {
+            let k = rr.fetch_add(1, Ordering::Relaxed) % ips.len();
+            ips.rotate_left(k);
+        }
+        ips
+    } else {
+        Vec::new()
+    };
+    Some(reply(query, q, 0, &ips))
+}
+
+/// Ask the upstreams in turn (UDP, 2 s each); SERVFAIL when none answers.
+fn forward(query: &[u8], q: &Question, upstreams: &[SocketAddr]) -> Vec<u8> {
+    for up in upstreams {
+        let bind = if up.is_ipv4() {
+            SocketAddr::from(([0u8; 4], 0))
+        } else {
+            SocketAddr::from(([0u16; 8], 0))
+        };
+        let Ok(s) = UdpSocket::bind(bind) else {
+            continue;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.send_to(query, up).is_err() {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            return buf[..n].to_vec();
+        }
+    }
+    reply(query, q, 2, &[])
+}
+
 fn handle(
     sock: &UdpSocket,
     peer: SocketAddr,
@@ -160,17 +226,8 @@ fn handle(
     let Some(q) = parse_question(&query) else {
         return;
     };
-    if let Some(mut ips) = resolver(&q.name) {
-        let ips = if q.qtype == 1 || q.qtype == 255 {
-            if !ips.is_empty() {
-                let k = rr.fetch_add(1, Ordering::Relaxed) % ips.len();
-                ips.rotate_left(k);
-            }
-            ips
-        } else {
-            Vec::new()
-        };
-        let _ = sock.send_to(&reply(&query, &q, 0, &ips), peer);
+    if let Some(r) = local_answer(&query, &q, resolver, rr) {
+        let _ = sock.send_to(&r, peer);
         return;
     }
     let Ok(out) = sock.try_clone() else { return };
@@ -179,27 +236,67 @@ fn handle(
     let _ = std::thread::Builder::new()
         .name("berth-dns-fwd".into())
         .spawn(move || {
-            for up in upstreams.iter() {
-                let bind: SocketAddr = if up.is_ipv4() {
-                    "0.0.0.0:0".parse().unwrap_or(*up)
-                } else {
-                    "[::]:0".parse().unwrap_or(*up)
-                };
-                let Ok(s) = UdpSocket::bind(bind) else {
-                    continue;
-                };
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                if s.send_to(&query, up).is_err() {
-                    continue;
-                }
-                let mut buf = [0u8; 4096];
-                if let Ok((n, _)) = s.recv_from(&mut buf) {
-                    let _ = out.send_to(&buf[..n], peer);
-                    return;
-                }
-            }
-            let _ = out.send_to(&reply(&query, &q, 2, &[]), peer);
+            let r = forward(&query, &q, &upstreams);
+            let _ = out.send_to(&r, peer);
         });
+}
+
+/// One DNS-over-TCP connection: 2-byte length prefixed messages until EOF or 5 s idle.
+fn serve_conn(
+    mut c: TcpStream,
+    resolver: Resolver,
+    upstreams: Arc<Vec<SocketAddr>>,
+    rr: Arc<AtomicUsize>,
+) {
+    let _ = c.set_nonblocking(false);
+    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+    loop {
+        let mut len = [0u8; 2];
+        if c.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut query = vec![0u8; u16::from_be_bytes(len) as usize];
+        if c.read_exact(&mut query).is_err() {
+            return;
+        }
+        let Some(q) = parse_question(&query) else {
+            return;
+        };
+        let r = local_answer(&query, &q, &resolver, &rr)
+            .unwrap_or_else(|| forward(&query, &q, &upstreams));
+        let mut out = (r.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&r);
+        if c.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// DNS over TCP, one thread per connection.
+fn serve_tcp(
+    l: TcpListener,
+    resolver: Resolver,
+    upstreams: Arc<Vec<SocketAddr>>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>> {
+    l.set_nonblocking(true)
+        .map_err(|e| NetworkError::io("dns tcp nonblocking", "", e))?;
+    let rr = Arc::new(AtomicUsize::new(0));
+    std::thread::Builder::new()
+        .name("berth-dns-tcp".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((c, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                };
+                let (res, ups, rr) = (resolver.clone(), upstreams.clone(), rr.clone());
+                let _ = std::thread::Builder::new()
+                    .name("berth-dns-conn".into())
+                    .spawn(move || serve_conn(c, res, ups, rr));
+            }
+        })
+        .map_err(|e| NetworkError::io("spawn dns thread", "", e))
 }
 
 /// Nameservers of a resolv.conf text as socket addresses (port 53).

@@ -54,9 +54,16 @@ pub(crate) fn free_if_name(netns: &Path) -> Result<String> {
         .unwrap_or_else(|| "eth0".into()))
 }
 
-/// Whether `if_name` exists inside the netns.
-pub(crate) fn exists_in(netns: &Path, if_name: &str) -> bool {
-    ip_in(netns, &["link", "show", if_name]).is_ok()
+/// Whether `if_name` exists inside the netns and carries `addr` (an interface name alone
+/// is not enough: after a restart another endpoint may have been given the same name).
+pub(crate) fn live_in(netns: &Path, if_name: &str, addr: Option<Ipv4Addr>) -> bool {
+    match ip_in(netns, &["-4", "-o", "addr", "show", "dev", if_name]) {
+        Ok(out) => match addr {
+            Some(a) => out.contains(&format!(" {a}/")),
+            None => true,
+        },
+        Err(_) => false,
+    }
 }
 
 /// What the container side gets.
@@ -137,7 +144,7 @@ pub(crate) fn add_vlan_child(kind: &str, parent: &str, c: &IfaceConfig) -> Resul
 
 /// Remove the container's interface (the veth peer goes with it).
 pub(crate) fn remove_iface(netns: &Path, if_name: &str, host_if: Option<&str>) {
-    if netns.exists() {
+    if !if_name.is_empty() && netns.exists() {
         let _ = ip_in(netns, &["link", "del", if_name]);
     }
     if let Some(h) = host_if {
@@ -179,4 +186,30 @@ pub(crate) fn iptables_forward_accept(bridge: &str, add: bool) {
         a.extend_from_slice(&rule);
         let _ = cmd::run("iptables", &a);
     }
+}
+
+/// Routes of the host's main table other than the default route, as (destination, device).
+pub(crate) fn host_routes() -> Vec<(Ipv4Net, String)> {
+    let Ok(out) = ip(&["-o", "-4", "route", "show", "table", "main"]) else {
+        return vec![];
+    };
+    out.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let dst = w.next()?;
+            let net: Ipv4Net = if dst.contains('/') {
+                dst.parse().ok()?
+            } else {
+                format!("{dst}/32").parse().ok()?
+            };
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let dev = words
+                .iter()
+                .position(|x| *x == "dev")
+                .and_then(|i| words.get(i + 1))
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            Some((net, dev))
+        })
+        .collect()
 }

@@ -320,7 +320,13 @@ impl NetworkManager {
                 .cfg
                 .default_pools
                 .iter()
-                .find(|p| !taken.iter().any(|t| ipam::overlaps(*t, **p)))
+                .find(|p| {
+                    !taken.iter().any(|t| ipam::overlaps(*t, **p))
+                        && (driver != Driver::Bridge
+                            || !link::host_routes()
+                                .iter()
+                                .any(|(r, _)| ipam::overlaps(*r, **p)))
+                })
                 .ok_or_else(|| {
                     NetworkError::PoolExhausted(
                         "could not find an available, non-overlapping IPv4 address pool".into(),
@@ -448,12 +454,29 @@ impl NetworkManager {
             return Ok(());
         };
         let fresh = !crate::cmd::link_exists(br);
+        if fresh {
+            // e.g. dockerd's docker0 on 172.17.0.0/16: two bridges with one subnet break both
+            if let Some((r, dev)) = link::host_routes()
+                .into_iter()
+                .find(|(r, dev)| dev != br && ipam::overlaps(*r, subnet))
+            {
+                return Err(NetworkError::Conflict(format!(
+                    "subnet {subnet} of network {} overlaps the host route {r} on {dev}",
+                    n.name
+                )));
+            }
+        }
         link::ensure_bridge(br, gw, subnet, n.mtu)?;
         link::iptables_forward_accept(br, true);
         if !n.internal {
             crate::cmd::sysctl("net.ipv4.ip_forward", "1")?;
         }
-        if let Err(e) = self.nft.add_network(br, subnet, n.internal) {
+        let masquerade = !n.internal
+            && n.options
+                .get("com.docker.network.bridge.enable_ip_masquerade")
+                .map(|v| v != "false")
+                .unwrap_or(true);
+        if let Err(e) = self.nft.add_network(br, subnet, n.internal, masquerade) {
             if fresh {
                 let _ = link::delete_link(br);
             }
@@ -677,7 +700,7 @@ impl NetworkManager {
             )));
         }
         if let Some(e) = &existing {
-            if e.netns == req.netns && link::exists_in(&e.netns, &e.if_name) {
+            if e.netns == req.netns && link::live_in(&e.netns, &e.if_name, e.ip) {
                 return Ok(self.endpoint_of(&n, e));
             }
             // re-wire (restart, or a new netns for the same container): drop the old pieces
@@ -922,7 +945,11 @@ impl NetworkManager {
     fn unwire(&self, e: &EndpointRecord) {
         self.nft.remove_ports(&self.dnat_entries(e));
         if !e.if_name.is_empty() {
-            link::remove_iface(&e.netns, &e.if_name, e.host_if.as_deref());
+            // only the interface that really carries this endpoint's address (the name may
+            // have been reused by another endpoint after a restart)
+            let ours = link::live_in(&e.netns, &e.if_name, e.ip);
+            let inside = if ours { e.if_name.as_str() } else { "" };
+            link::remove_iface(&e.netns, inside, e.host_if.as_deref());
         }
     }
 
@@ -1026,7 +1053,7 @@ impl NetworkManager {
                 report.stale.push((n.name.clone(), e.container_id.clone()));
                 continue;
             }
-            if !link::exists_in(&e.netns, &e.if_name) {
+            if !link::live_in(&e.netns, &e.if_name, e.ip) {
                 self.attach(
                     &n.id,
                     AttachRequest {

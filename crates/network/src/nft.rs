@@ -95,7 +95,13 @@ impl Nft {
     }
 
     /// Install the rules of one bridge network (idempotent: re-adds after removing).
-    pub fn add_network(&self, bridge: &str, subnet: Ipv4Net, internal: bool) -> Result<()> {
+    pub fn add_network(
+        &self,
+        bridge: &str,
+        subnet: Ipv4Net,
+        internal: bool,
+        masquerade: bool,
+    ) -> Result<()> {
         self.ensure_table()?;
         self.remove_network(bridge, subnet);
         let t = &self.table;
@@ -118,7 +124,7 @@ impl Nft {
         s += &format!("add rule ip {t} {to} drop\n");
         s += &format!("add element ip {t} fwd_from {{ {b} : jump {from} }}\n");
         s += &format!("add element ip {t} fwd_to {{ {b} : jump {to} }}\n");
-        if !internal {
+        if masquerade && !internal {
             s += &format!("add element ip {t} masq_nets {{ {subnet} }}\n");
         }
         self.apply(&s)

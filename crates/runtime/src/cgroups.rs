@@ -144,7 +144,7 @@ impl Cgroup {
     /// Creates the directories (and prepares cpuset / v2 subtree control on the way).
     pub fn create(&self) -> Result<()> {
         for (ctrls, dir, mp) in &self.v1 {
-            std::fs::create_dir_all(dir).ctx(|| format!("create cgroup {}", dir.display()))?;
+            mkdir_retry(dir)?;
             if ctrls.iter().any(|c| c == "cpuset") {
                 init_cpuset(mp, dir)?;
             }
@@ -574,6 +574,22 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+/// create_dir_all that survives a concurrent delete removing an empty shared parent.
+fn mkdir_retry(dir: &Path) -> Result<()> {
+    let mut last = None;
+    for _ in 0..5 {
+        match std::fs::create_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => last = Some(e),
+            Err(e) => return Err(Error::io(format!("create cgroup {}", dir.display()), e)),
+        }
+    }
+    Err(Error::io(
+        format!("create cgroup {}", dir.display()),
+        last.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT)),
+    ))
 }
 
 fn init_cpuset(mp: &Path, dir: &Path) -> Result<()> {

@@ -209,6 +209,7 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
         terminal,
     })?;
     rootfs::pivot(ctx.rootfs)?;
+    rootfs::root_propagation(ctx.spec)?;
     if terminal {
         let c = ctx
             .console

@@ -153,9 +153,7 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     if ctx.terminal {
         ensure_file(&ctx.rootfs.join("dev/console"))?;
     }
-    if pflag & libc::MS_PRIVATE == 0 {
-        mount(None, Path::new("/"), None, pflag, None)?;
-    }
+    let _ = pflag;
     Ok(())
 }
 
@@ -457,6 +455,20 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
         return Err(Error::last("unmount old root"));
     }
     std::env::set_current_dir("/").ctx(|| "chdir /".into())
+}
+
+/// After pivot_root: applies `linux.rootfsPropagation` (shared/slave) to the new root
+/// (pivot_root itself needs private mounts).
+pub fn root_propagation(spec: &Spec) -> Result<()> {
+    let prop = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .unwrap_or("rprivate");
+    match propagation_flag(prop) {
+        Some(f) if f & libc::MS_PRIVATE == 0 => mount(None, Path::new("/"), None, f, None),
+        _ => Ok(()),
+    }
 }
 
 /// After pivot_root: masked paths, read-only paths and a read-only root.

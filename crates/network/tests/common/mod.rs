@@ -247,3 +247,28 @@ pub fn sh(args: &[&str]) -> bool {
 pub fn port() -> u16 {
     20000 + fastrand::u16(..9000)
 }
+
+/// The same A query over TCP (2-byte length prefix); returns the answer count.
+pub fn dns_query_tcp(ns: &Path, name: &str) -> Option<usize> {
+    let name = name.to_string();
+    in_ns(ns, move || {
+        let mut s =
+            TcpStream::connect_timeout(&"127.0.0.11:53".parse().ok()?, Duration::from_secs(2))
+                .ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+        msg.extend_from_slice(&q);
+        s.write_all(&msg).ok()?;
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).ok()?;
+        let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut r).ok()?;
+        Some(u16::from_be_bytes([r[6], r[7]]) as usize)
+    })
+}

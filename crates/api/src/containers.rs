@@ -75,10 +75,13 @@ pub async fn route(
             engine.resize(id, h, w).await.map(|_| status(200))
         }
         (Method::GET, [id, "logs"]) => logs(&engine, id, &q),
+        (Method::POST, [id, "pause"]) => engine.set_paused(id, true).await.map(|_| status(204)),
+        (Method::POST, [id, "unpause"]) => engine.set_paused(id, false).await.map(|_| status(204)),
         (Method::POST, [id, "rename"]) => engine
             .rename(id, q.get("name").unwrap_or(""))
             .map(|_| status(204)),
         (Method::GET, [id, "top"]) => top(&engine, id).await,
+        (Method::GET, [id, "stats"]) => stats(&engine, id, &q),
         (Method::POST, [id, "exec"]) => crate::exec::create(&engine, req, id).await,
         (Method::DELETE, [id]) => engine
             .remove(id, q.bool("force"))
@@ -188,6 +191,10 @@ fn status_text(c: &Container) -> String {
                 human_duration(now - unix_secs(&c.state.started_at))
             )
         }
+        engine::Status::Paused => format!(
+            "Up {} (Paused)",
+            human_duration(now - unix_secs(&c.state.started_at))
+        ),
         engine::Status::Created => "Created".into(),
         engine::Status::Restarting => "Restarting".into(),
         engine::Status::Removing => "Removal In Progress".into(),
@@ -479,4 +486,61 @@ async fn top(engine: &Arc<Engine>, id: &str) -> R {
         200,
         &json!({"Titles": ["PID", "CMD"], "Processes": procs}),
     ))
+}
+
+fn stats(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
+    let c = engine.get(id)?;
+    let stream = q.bool_or("stream", true) && !q.bool("one-shot");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let engine = engine.clone();
+    let cid = c.id.clone();
+    tokio::spawn(async move {
+        let zero = || {
+            (
+                json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0}),
+                json!({}),
+                json!({}),
+            )
+        };
+        let take = |pid: i64| async move {
+            if pid > 0 {
+                tokio::task::spawn_blocking(move || engine::stats::sample(pid))
+                    .await
+                    .unwrap_or_else(|_| zero())
+            } else {
+                zero()
+            }
+        };
+        let mut pre = (zero().0, engine::engine::now());
+        let mut first = true;
+        loop {
+            let Ok(c) = engine.get(&cid) else { return };
+            let pid = if c.state.running { c.state.pid } else { 0 };
+            if first && !stream && pid > 0 {
+                // One answer: take a reference sample first so the CPU % means something.
+                pre = (take(pid).await.0, engine::engine::now());
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            let (cpu, mem, pids) = take(pid).await;
+            let now = engine::engine::now();
+            let v = json!({
+                "read": now, "preread": pre.1, "name": format!("/{}", c.name), "id": c.id,
+                "pids_stats": pids, "blkio_stats": {}, "num_procs": 0, "storage_stats": {},
+                "cpu_stats": cpu, "precpu_stats": pre.0, "memory_stats": mem, "networks": {},
+            });
+            let mut line = serde_json::to_vec(&v).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(line).await.is_err() || !stream || pid == 0 {
+                return;
+            }
+            pre = (cpu, now);
+            first = false;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    Ok(Response::builder()
+        .status(200)
+        .header("Content-Type", "application/json")
+        .body(channel_body(rx))
+        .unwrap_or_else(|_| Response::new(crate::util::empty())))
 }

@@ -540,6 +540,46 @@ fn lifecycle_extras() {
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max",
     ]);
     assert_eq!(stdout(&out), "67108864\n50000\n50\n", "{}", stderr(&out));
+    // Namespaces and process settings from HostConfig.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o link | wc -l",
+    ]);
+    assert_eq!(stdout(&out).trim(), "1", "{}", stderr(&out));
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o link | wc -l",
+    ]);
+    assert!(
+        stdout(&out).trim().parse::<u32>().unwrap_or(0) >= 1,
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=1024:2048",
+        "--oom-score-adj",
+        "100",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj",
+    ]);
+    assert_eq!(stdout(&out), "1024\n2048\n100\n", "{}", stderr(&out));
     // Default capabilities: Docker's 14.
     let out = d.docker(&[
         "run",
@@ -694,4 +734,62 @@ fn common_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+#[test]
+fn pause_stats_top() {
+    if !can_run() {
+        return;
+    }
+    let d = Daemon::start();
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.MemUsage}} {{.PIDs}}",
+    ]);
+    let s = stdout(&out);
+    assert!(
+        s.starts_with("busy ") && s.contains("64MiB") && s.trim().ends_with(" 1"),
+        "{s} {}",
+        stderr(&out)
+    );
+    let out = d.docker(&["top", "busy"]);
+    assert!(stdout(&out).contains("while true"), "{}", stdout(&out));
+    assert!(d.docker(&["pause", "busy"]).status.success());
+    let st = stdout(&d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}}",
+        "busy",
+    ]));
+    assert_eq!(st.trim(), "paused true");
+    assert!(stdout(&d.docker(&["ps"])).contains("(Paused)"));
+    assert!(!d.docker(&["pause", "busy"]).status.success());
+    assert!(d.docker(&["unpause", "busy"]).status.success());
+    assert!(d.docker(&["pause", "busy"]).status.success());
+    // Stopping a paused container thaws it after the signal.
+    let out = d.docker(&["stop", "-t", "1", "busy"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let st = stdout(&d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}}",
+        "busy",
+    ]));
+    assert_eq!(st.trim(), "exited false");
+    assert!(d.docker(&["rm", "busy"]).status.success());
 }

@@ -78,6 +78,12 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+fn host_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
 fn random_id() -> String {
     let bytes: [u8; 32] = rand::random();
     hex::encode(bytes)
@@ -121,6 +127,7 @@ impl Engine {
                 inner.containers.insert(c.id.clone(), c);
             }
         }
+        engine.collect_orphans();
         engine.recover().await;
         Ok(engine)
     }
@@ -227,8 +234,13 @@ impl Engine {
             ));
         }
         let id = random_id();
+        let host_net = host_config.network_mode == "host";
         if cfg.hostname.is_empty() {
-            cfg.hostname = id[..12].to_string();
+            cfg.hostname = if host_net {
+                host_hostname()
+            } else {
+                id[..12].to_string()
+            };
         }
         let mut host_config = host_config;
         if host_config.network_mode.is_empty() {
@@ -355,33 +367,29 @@ impl Engine {
                 )));
             }
         }
+        // The record goes first (durably), so waiters wake as soon as the container is gone;
+        // files follow. A crash in between leaves an orphan dir that `open` collects.
         let this = self.clone();
         let id2 = id.to_string();
-        let res = blocking(move || {
-            if let Err(e) = this.images.remove(&id2) {
-                tracing::warn!("removing snapshot of {id2}: {e}");
-            }
-            let _ = std::fs::remove_dir_all(this.paths.socket_dir(&id2));
-            let _ = std::fs::remove_dir_all(this.paths.container_dir(&id2));
-            this.store.delete(&id2)
-        })
-        .await;
-        let mut inner = self.lock();
-        inner.busy.remove(id);
-        if res.is_ok() {
-            if let Some(c) = inner.containers.remove(id) {
-                inner.removed.insert(id.to_string(), c.state.exit_code);
-                for e in c.exec_ids {
-                    inner.execs.remove(&e);
+        let res = blocking(move || this.store.delete(&id2)).await;
+        {
+            let mut inner = self.lock();
+            inner.busy.remove(id);
+            if res.is_ok() {
+                if let Some(c) = inner.containers.remove(id) {
+                    inner.removed.insert(id.to_string(), c.state.exit_code);
+                    for e in c.exec_ids {
+                        inner.execs.remove(&e);
+                    }
+                }
+                inner.pending.remove(id);
+                inner.exit_seq.remove(id);
+                inner.live.remove(id);
+                if inner.removed.len() > 10_000 {
+                    inner.removed.clear();
                 }
             }
-            inner.pending.remove(id);
-            inner.exit_seq.remove(id);
-            if inner.removed.len() > 10_000 {
-                inner.removed.clear();
-            }
         }
-        drop(inner);
         self.notify();
         if res.is_ok() {
             if let Some(c) = before {
@@ -391,8 +399,40 @@ impl Engine {
                 attrs.insert("image".into(), c.config.image.clone());
                 self.publish_event("container", id, &c.config.image, "destroy", attrs);
             }
+            let this = self.clone();
+            let id2 = id.to_string();
+            let _ = blocking(move || {
+                this.remove_container_files(&id2);
+                Ok(())
+            })
+            .await;
         }
         res
+    }
+
+    /// Delete a container's snapshot and directories (best effort, snapshot first).
+    fn remove_container_files(&self, id: &str) {
+        if let Err(e) = self.images.remove(id) {
+            tracing::warn!("removing snapshot of {id}: {e}");
+            return;
+        }
+        let _ = std::fs::remove_dir_all(self.paths.socket_dir(id));
+        let _ = std::fs::remove_dir_all(self.paths.container_dir(id));
+    }
+
+    /// Remove directories of containers that have no record (a crash during removal).
+    fn collect_orphans(&self) {
+        let known: HashSet<String> = self.lock().containers.keys().cloned().collect();
+        let Ok(rd) = std::fs::read_dir(self.paths.data_root.join("containers")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.len() == 64 && !known.contains(&name) {
+                tracing::info!("removing leftovers of container {name}");
+                self.remove_container_files(&name);
+            }
+        }
     }
 
     /// Rename a container (409 when the new name is taken).

@@ -70,8 +70,27 @@ pub fn resolv_conf(host_resolv: &str, h: &HostConfig) -> String {
 /// Write the three files into `dir` (`hostname`, `hosts`, `resolv.conf`).
 pub fn write_all(dir: &Path, hostname: &str, h: &HostConfig) -> std::io::Result<()> {
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    std::fs::write(dir.join("hosts"), hosts(h))?;
+    let hosts_text = if h.network_mode == "host" {
+        // `--network host` sees the host's names.
+        let mut t = std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| hosts(h));
+        for e in h.extra_hosts.iter().flatten() {
+            if let Some((name, ip)) = e.split_once(':') {
+                t.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        t
+    } else {
+        hosts(h)
+    };
+    std::fs::write(dir.join("hosts"), hosts_text)?;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let no_overrides = h.dns.as_ref().is_none_or(|d| d.is_empty())
+        && h.dns_search.as_ref().is_none_or(|d| d.is_empty())
+        && h.dns_options.as_ref().is_none_or(|d| d.is_empty());
+    if h.network_mode == "host" && no_overrides && !host.is_empty() {
+        // The host's loopback resolvers are reachable in the host's network namespace.
+        return std::fs::write(dir.join("resolv.conf"), host);
+    }
     std::fs::write(dir.join("resolv.conf"), resolv_conf(&host, h))
 }
 

@@ -15,6 +15,7 @@ pub mod paths;
 mod pidfd;
 pub mod signal;
 pub mod spec;
+pub mod stats;
 pub mod store;
 pub mod types;
 pub mod user;

@@ -177,6 +177,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        tracing::debug!("{id}: monitor up (runtime create done)");
         let fd = pidfd::open(spawned.monitor_pid);
         // Hand pending attaches their streams before the process runs.
         let pending: Vec<PendingAttach> = {
@@ -323,6 +324,7 @@ impl Engine {
 
     /// Record the exit of the run watched by monitor `monitor_pid`.
     pub(crate) async fn handle_exit(self: &Arc<Self>, id: &str, monitor_pid: i32) {
+        tracing::debug!("{id}: monitor exited");
         let exit_file = self.paths.exit_file(id);
         let mut rec = None;
         for _ in 0..20 {
@@ -356,6 +358,7 @@ impl Engine {
         }
         c.state.status = Status::Exited;
         c.state.running = false;
+        c.state.paused = false;
         c.state.pid = 0;
         c.monitor_pid = 0;
         let this = self.clone();
@@ -376,10 +379,12 @@ impl Engine {
         }
         self.notify();
         self.container_event(id, "die", &[("exitCode", c.state.exit_code.to_string())]);
+        tracing::debug!("{id}: exit recorded");
         if c.host_config.auto_remove {
             if let Err(e) = self.remove_stopped(id).await {
                 tracing::warn!("auto-removing {id}: {e}");
             }
+            tracing::debug!("{id}: auto-removed");
         } else if self.should_restart(&c) {
             let this = self.clone();
             let id = id.to_string();
@@ -436,6 +441,10 @@ impl Engine {
             if err.raw_os_error() != Some(libc::ESRCH) {
                 return Err(EngineError::Internal(format!("kill: {err}")));
             }
+        }
+        if c.state.paused {
+            // A frozen process only acts on the signal once thawed.
+            let _ = self.set_paused(&c.id, false).await;
         }
         self.container_event(&c.id, "kill", &[("signal", signo.to_string())]);
         if signo == libc::SIGKILL {
@@ -494,6 +503,52 @@ impl Engine {
         let id = self.resolve(name_or_id)?;
         self.stop(&id, timeout, None).await?;
         self.start(&id).await.map(|_| ())
+    }
+
+    /// `docker pause` / `docker unpause` through the runtime's `pause` / `resume`.
+    pub async fn set_paused(self: &Arc<Self>, name_or_id: &str, pause: bool) -> Result<()> {
+        let mut c = self.get(name_or_id)?;
+        if !c.state.running {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        if c.state.paused == pause {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is {}",
+                c.id,
+                if pause {
+                    "already paused"
+                } else {
+                    "not paused"
+                }
+            )));
+        }
+        let out = tokio::process::Command::new(&self.cfg.runtime)
+            .arg("--root")
+            .arg(self.paths.runtime_root())
+            .arg(if pause { "pause" } else { "resume" })
+            .arg(&c.id)
+            .output()
+            .await?;
+        if !out.status.success() {
+            return Err(EngineError::Internal(format!(
+                "{} failed: {}",
+                if pause { "pause" } else { "resume" },
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        c.state.paused = pause;
+        c.state.status = if pause {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        self.save(&c)?;
+        self.notify();
+        self.container_event(&c.id, if pause { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// Resize the container's TTY.

@@ -136,6 +136,50 @@ pub fn capabilities(c: &Container) -> Vec<String> {
     caps
 }
 
+/// Namespaces: new ones, except where `--network host`, `--pid host`, `--ipc host`, `--uts host`
+/// share the host's.
+fn namespaces(c: &Container) -> Vec<Value> {
+    let h = &c.host_config;
+    let mode = |k: &str| {
+        h.extra
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut ns = vec![json!({"type": "mount"})];
+    if mode("PidMode") != "host" {
+        ns.push(json!({"type": "pid"}));
+    }
+    if mode("IpcMode") != "host" {
+        ns.push(json!({"type": "ipc"}));
+    }
+    if mode("UTSMode") != "host" && h.network_mode != "host" {
+        ns.push(json!({"type": "uts"}));
+    }
+    if h.network_mode != "host" {
+        ns.push(json!({"type": "network"}));
+    }
+    ns
+}
+
+/// `HostConfig.Ulimits` (`[{"Name":"nofile","Soft":N,"Hard":M}]`) as OCI rlimits.
+fn rlimits(c: &Container) -> Vec<Value> {
+    let Some(Value::Array(list)) = c.host_config.extra.get("Ulimits") else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|u| {
+            let name = u["Name"].as_str()?;
+            Some(json!({
+                "type": format!("RLIMIT_{}", name.to_ascii_uppercase()),
+                "soft": u["Soft"].as_i64().unwrap_or(0).max(0),
+                "hard": u["Hard"].as_i64().unwrap_or(0).max(0),
+            }))
+        })
+        .collect()
+}
+
 /// Inputs of [`generate`] that are not in the container record.
 pub struct SpecInputs<'a> {
     /// Absolute rootfs path (the mounted snapshot).
@@ -277,10 +321,14 @@ pub fn generate(c: &Container, inp: &SpecInputs<'_>) -> Value {
         "cwd": inp.cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": false,
-        "oomScoreAdj": 0,
+        "oomScoreAdj": h.extra.get("OomScoreAdj").and_then(Value::as_i64).unwrap_or(0),
     });
     if !inp.user.additional_gids.is_empty() {
         process["user"]["additionalGids"] = json!(inp.user.additional_gids);
+    }
+    let rl = rlimits(c);
+    if !rl.is_empty() {
+        process["rlimits"] = json!(rl);
     }
     if c.config.tty {
         process["consoleSize"] = json!({"height": 24, "width": 80});
@@ -288,9 +336,7 @@ pub fn generate(c: &Container, inp: &SpecInputs<'_>) -> Value {
     let mut linux = json!({
         "resources": resources(c, inp.swap_limit_supported),
         "cgroupsPath": format!("/berth/{}", c.id),
-        "namespaces": [
-            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}
-        ],
+        "namespaces": namespaces(c),
     });
     if !h.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
@@ -301,14 +347,20 @@ pub fn generate(c: &Container, inp: &SpecInputs<'_>) -> Value {
             linux["sysctl"] = json!(s);
         }
     }
-    json!({
+    let own_uts = linux["namespaces"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|n| n["type"] == "uts"));
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": inp.rootfs.to_string_lossy(), "readonly": h.readonly_rootfs},
-        "hostname": inp.hostname,
         "mounts": mounts,
         "linux": linux,
-    })
+    });
+    if own_uts {
+        spec["hostname"] = json!(inp.hostname);
+    }
+    spec
 }
 
 #[cfg(test)]

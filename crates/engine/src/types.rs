@@ -140,6 +140,8 @@ pub enum Status {
     Created,
     /// Running.
     Running,
+    /// Running but frozen (`docker pause`).
+    Paused,
     /// Restarting.
     Restarting,
     /// Being removed.
@@ -156,6 +158,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Restarting => "restarting",
             Status::Removing => "removing",
             Status::Exited => "exited",

@@ -27,7 +27,7 @@ fn malformed_api_input_is_a_400_with_a_message() {
     let (st, body) = http(&d, "POST", "/v1.44/containers/create", "{not json");
     assert_eq!(st, 400, "{body}");
     assert!(body.contains("\"message\""), "{body}");
-    let (st, body) = http(&d, "POST", "/v1.44/containers/create", r#"{"Image":"busybox","Cmd":"notalist"}"#);
+    let (st, body) = http(&d, "POST", "/v1.44/containers/create", r#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#);
     assert!(st == 400, "{st} {body}");
     let (st, _) = http(&d, "GET", "/v1.99/containers/json", "");
     assert_eq!(st, 400);

@@ -19,6 +19,10 @@ pub struct Config {
     pub default_bridge: String,
     /// Subnet of the default `bridge` network (gateway = first host).
     pub default_subnet: Ipv4Net,
+    /// When `default_subnet` is already routed on the host (e.g. dockerd's docker0 on
+    /// 172.17.0.0/16), take the first free pool instead, as dockerd does. Set to false when
+    /// the subnet was given explicitly (`--bip`): then the clash is an error at first use.
+    pub default_subnet_auto: bool,
     /// Bridge name prefix of user networks (+ hex of the network id, 15 chars in all).
     pub bridge_prefix: String,
     /// Host-side veth name prefix (+ random hex, 15 chars in all).
@@ -50,6 +54,7 @@ impl Config {
             default_subnet: "172.17.0.0/16"
                 .parse()
                 .unwrap_or_else(|_| Ipv4Net::default()),
+            default_subnet_auto: true,
             bridge_prefix: "br-".into(),
             veth_prefix: "veth".into(),
             default_pools: pools,

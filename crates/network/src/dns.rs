@@ -192,7 +192,8 @@ fn local_answer(
     Some(reply(query, q, 0, &ips))
 }
 
-/// Ask the upstreams in turn (UDP, 2 s each); SERVFAIL when none answers.
+/// Ask the upstreams in turn (UDP; three tries of 1 s each, like a stub resolver, as
+/// datagrams can be lost); SERVFAIL when none answers.
 fn forward(query: &[u8], q: &Question, upstreams: &[SocketAddr]) -> Vec<u8> {
     for up in upstreams {
         let bind = if up.is_ipv4() {
@@ -203,13 +204,26 @@ fn forward(query: &[u8], q: &Question, upstreams: &[SocketAddr]) -> Vec<u8> {
         let Ok(s) = UdpSocket::bind(bind) else {
             continue;
         };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.send_to(query, up).is_err() {
-            continue;
-        }
-        let mut buf = [0u8; 4096];
-        if let Ok((n, _)) = s.recv_from(&mut buf) {
-            return buf[..n].to_vec();
+        for _ in 0..3 {
+            if s.send_to(query, up).is_err() {
+                break;
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
+            let mut buf = [0u8; 4096];
+            // wait up to 1 s for the matching answer (EINTR and strays don't end the wait)
+            while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+                if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+                    break;
+                }
+                match s.recv_from(&mut buf) {
+                    Ok((n, from)) if from == *up && n >= 2 && buf[..2] == query[..2] => {
+                        return buf[..n].to_vec();
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
         }
     }
     reply(query, q, 2, &[])

@@ -209,7 +209,6 @@ impl NetworkManager {
     fn ensure_predefined(&self) -> Result<()> {
         let st = self.store.load()?;
         let mut ops = Vec::new();
-        let gw = ipam::default_gateway(self.cfg.default_subnet);
         let mut opts = BTreeMap::new();
         for (k, v) in [
             ("com.docker.network.bridge.default_bridge", "true"),
@@ -228,6 +227,33 @@ impl NetworkManager {
             self.cfg.mtu.to_string(),
         );
         let existing = st.networks.values().find(|n| n.name == "bridge").cloned();
+        let in_use = existing
+            .as_ref()
+            .map(|n| st.endpoints_of(&n.id).next().is_some())
+            .unwrap_or(false);
+        let routes: Vec<(Ipv4Net, String)> = link::host_routes()
+            .into_iter()
+            .filter(|(_, dev)| *dev != self.cfg.default_bridge)
+            .collect();
+        let clashes = |net: Ipv4Net| routes.iter().any(|(r, _)| ipam::overlaps(*r, net));
+        let mut subnet = self.cfg.default_subnet;
+        if self.cfg.default_subnet_auto && !in_use && clashes(subnet) {
+            let others: Vec<Ipv4Net> = st
+                .networks
+                .values()
+                .filter(|n| n.name != "bridge")
+                .filter_map(|n| n.subnet)
+                .collect();
+            if let Some(p) = self
+                .cfg
+                .default_pools
+                .iter()
+                .find(|p| !clashes(**p) && !others.iter().any(|o| ipam::overlaps(*o, **p)))
+            {
+                subnet = *p;
+            }
+        }
+        let gw = ipam::default_gateway(subnet);
         let want = NetworkRecord {
             id: existing
                 .as_ref()
@@ -239,7 +265,7 @@ impl NetworkManager {
                 .as_ref()
                 .map(|n| n.created.clone())
                 .unwrap_or_else(store::now_rfc3339),
-            subnet: Some(self.cfg.default_subnet),
+            subnet: Some(subnet),
             gateway: Some(gw),
             ip_range: None,
             internal: false,
@@ -880,9 +906,16 @@ impl NetworkManager {
         for b in wanted {
             let host_ip = b.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
             let port = if b.host_port != 0 {
-                if clash(&taken, b.proto, host_ip, b.host_port)
-                    || !host_port_free(b.proto, host_ip, b.host_port)
-                {
+                let bind = try_bind(b.proto, host_ip, b.host_port);
+                if let Err(e) = &bind {
+                    if e.kind() != std::io::ErrorKind::AddrInUse {
+                        return Err(NetworkError::InvalidArgument(format!(
+                            "cannot publish on {host_ip}:{}: {e}",
+                            b.host_port
+                        )));
+                    }
+                }
+                if clash(&taken, b.proto, host_ip, b.host_port) || bind.is_err() {
                     return Err(NetworkError::Conflict(format!(
                         "Bind for {host_ip}:{} failed: port is already allocated",
                         b.host_port
@@ -1110,10 +1143,14 @@ impl NetworkManager {
 
 /// Whether `proto` `ip:port` can be bound on the host right now.
 fn host_port_free(proto: Proto, ip: Ipv4Addr, port: u16) -> bool {
+    try_bind(proto, ip, port).is_ok()
+}
+
+fn try_bind(proto: Proto, ip: Ipv4Addr, port: u16) -> std::io::Result<()> {
     let addr = SocketAddr::from((ip, port));
     match proto {
-        Proto::Tcp => TcpListener::bind(addr).is_ok(),
-        Proto::Udp => UdpSocket::bind(addr).is_ok(),
+        Proto::Tcp => TcpListener::bind(addr).map(|_| ()),
+        Proto::Udp => UdpSocket::bind(addr).map(|_| ()),
     }
 }
 
@@ -1151,6 +1188,12 @@ fn resolve_name(store: &Store, container_id: &str, name: &str) -> Option<Vec<Ipv
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manager_is_send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<NetworkManager>();
+    }
 
     #[test]
     fn create_request_from_docker() {

@@ -134,6 +134,11 @@ fn published_tcp_port_on_loopback_bridge_ip_and_hairpin() {
     );
     assert!(!ip_in(&b, &["link"]).contains("eth0"));
     assert_eq!(fx.mgr().endpoints("bridge").unwrap().len(), 2);
+    // a host address that is not ours: clear error
+    let mut req = fx.req("b", &b);
+    req.ports = parse_publish(&format!("10.231.199.9:{hp}:80")).unwrap();
+    let err = fx.mgr().attach("bridge", req).unwrap_err();
+    assert!(err.to_string().contains("cannot publish"), "{err}");
     // -P style random port
     let mut req = fx.req("b", &b);
     req.ports = parse_publish("81").unwrap();
@@ -469,12 +474,27 @@ fn embedded_dns_names_aliases_round_robin_and_forwarding() {
         up.set_read_timeout(Some(std::time::Duration::from_secs(60)))
             .unwrap();
         let mut buf = [0u8; 512];
-        if let Ok((k, peer)) = up.recv_from(&mut buf) {
+        let mut seen = Vec::new();
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_secs(60) {
+            let (k, peer) = match up.recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e) => {
+                    // e.g. EINTR; keep serving
+                    seen.push(format!("ERR {e}"));
+                    continue;
+                }
+            };
+            seen.push(String::from_utf8_lossy(&buf[12..k]).to_string());
             let mut r = buf[..k].to_vec();
             r[2] |= 0x80;
             r[3] = 0x83; // RA + NXDOMAIN: proves the answer came from here
             let _ = up.send_to(&r, peer);
+            if r.windows(7).any(|w| w == b"invalid") {
+                break;
+            }
         }
+        seen
     });
     let tag = tag();
     let dir = tempfile::tempdir().unwrap();
@@ -510,8 +530,13 @@ fn embedded_dns_names_aliases_round_robin_and_forwarding() {
     assert_ne!(first[0], second[0], "round robin");
     assert_eq!(dns_query_tcp(&c, "web"), Some(2), "DNS over TCP");
     let (rc, ips) = dns_query(&c, "example.invalid").expect("forwarded answer");
-    assert_eq!((rc, ips.len()), (3, 0));
-    upstream.join().unwrap();
+    assert_eq!((rc, ips.len()), (3, 0), "answer from the upstream");
+    let seen = upstream.join().unwrap();
+    assert!(
+        seen.iter()
+            .all(|n| n.contains("invalid") || n.starts_with("ERR")),
+        "only unknown names are forwarded: {seen:?}"
+    );
     // resolv.conf / hosts for a user-network container
     let cid = fx.req("client", &c).container_id;
     let rcf = fx.mgr().resolv_conf(&cid, &[], &[], &[]).unwrap();
@@ -624,5 +649,56 @@ fn engine_flow_netns_under_exec_root_and_new_netns_keeps_address() {
         !mounts.contains(&exec_netns.to_string_lossy().to_string()),
         "E/netns mount left"
     );
+    fx.finish();
+}
+
+#[test]
+fn default_bridge_subnet_clash_with_host_route() {
+    let tag = tag();
+    // a host route standing in for dockerd's docker0 on the default subnet
+    let h = format!("{tag}h0");
+    assert!(sh(&[
+        "ip",
+        "link",
+        "add",
+        &h,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("{tag}h1")
+    ]));
+    assert!(sh(&["ip", "addr", "add", "10.231.57.1/24", "dev", &h]));
+    assert!(sh(&["ip", "link", "set", &h, "up"]));
+    let dir = tempfile::tempdir().unwrap();
+    let mk = |auto: bool| {
+        let mut cfg =
+            network::Config::new(dir.path().join(format!("d{auto}")), dir.path().join("e"))
+                .with_prefix(&tag);
+        cfg.default_subnet = "10.231.57.0/24".parse().unwrap();
+        cfg.default_pools = vec![
+            "10.231.57.0/24".parse().unwrap(),
+            "10.231.58.0/24".parse().unwrap(),
+        ];
+        cfg.default_subnet_auto = auto;
+        network::NetworkManager::open(cfg).unwrap()
+    };
+    let auto = mk(true);
+    assert_eq!(
+        auto.get("bridge").unwrap().subnet,
+        Some("10.231.58.0/24".parse().unwrap())
+    );
+    drop(auto);
+    let mut fx = Fixture {
+        tag: tag.clone(),
+        dir: tempfile::tempdir().unwrap(),
+        mgr: Some(mk(false)),
+        netns: vec![],
+        extra_links: vec![h],
+    };
+    let a = fx.container("a");
+    let err = fx.mgr().attach("bridge", fx.req("a", &a)).unwrap_err();
+    assert!(err.to_string().contains("overlaps the host route"), "{err}");
+    assert!(!ip_in(&a, &["link"]).contains("eth0"));
     fx.finish();
 }

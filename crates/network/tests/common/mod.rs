@@ -12,6 +12,16 @@ use std::time::Duration;
 
 use network::{AttachRequest, Config, NetworkManager};
 
+/// Retry `f` while it fails with EINTR (signals do reach this multi-threaded test process).
+pub fn eintr<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
 pub struct Fixture {
     pub tag: String,
     pub dir: tempfile::TempDir,
@@ -138,12 +148,12 @@ pub fn tcp_echo(ns: Option<&Path>, addr: SocketAddr, n: usize) -> std::thread::J
     };
     std::thread::spawn(move || {
         for _ in 0..n {
-            let Ok((mut s, peer)) = l.accept() else {
+            let Ok((mut s, peer)) = eintr(|| l.accept()) else {
                 return;
             };
             let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
             let mut buf = [0u8; 256];
-            if let Ok(k) = s.read(&mut buf) {
+            if let Ok(k) = eintr(|| s.read(&mut buf)) {
                 let mut out = buf[..k].to_vec();
                 out.extend_from_slice(format!(" from {}", peer.ip()).as_bytes());
                 let _ = s.write_all(&out);
@@ -160,7 +170,7 @@ pub fn tcp_talk(ns: Option<&Path>, addr: SocketAddr, msg: &str) -> Option<String
         s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
         s.write_all(msg.as_bytes()).ok()?;
         let mut buf = [0u8; 256];
-        let k = s.read(&mut buf).ok()?;
+        let k = eintr(|| s.read(&mut buf)).ok()?;
         Some(String::from_utf8_lossy(&buf[..k]).to_string())
     };
     match ns {
@@ -176,7 +186,7 @@ pub fn udp_echo(ns: &Path, addr: SocketAddr, n: usize) -> std::thread::JoinHandl
         let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
         let mut buf = [0u8; 512];
         for _ in 0..n {
-            let Ok((k, peer)) = s.recv_from(&mut buf) else {
+            let Ok((k, peer)) = eintr(|| s.recv_from(&mut buf)) else {
                 return;
             };
             let _ = s.send_to(&buf[..k], peer);
@@ -190,7 +200,7 @@ pub fn udp_talk(addr: SocketAddr, msg: &str) -> Option<String> {
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.send_to(msg.as_bytes(), addr).ok()?;
     let mut buf = [0u8; 512];
-    let (k, _) = s.recv_from(&mut buf).ok()?;
+    let (k, _) = eintr(|| s.recv_from(&mut buf)).ok()?;
     Some(String::from_utf8_lossy(&buf[..k]).to_string())
 }
 
@@ -208,7 +218,7 @@ pub fn dns_query(ns: &Path, name: &str) -> Option<(u8, Vec<Ipv4Addr>)> {
         q.extend_from_slice(&[0, 0, 1, 0, 1]);
         s.send_to(&q, "127.0.0.11:53").ok()?;
         let mut buf = [0u8; 1500];
-        let (k, _) = s.recv_from(&mut buf).ok()?;
+        let (k, _) = eintr(|| s.recv_from(&mut buf)).ok()?;
         let r = &buf[..k];
         let rcode = r[3] & 0x0f;
         let an = u16::from_be_bytes([r[6], r[7]]) as usize;

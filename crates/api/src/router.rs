@@ -28,7 +28,7 @@ fn strip_version(path: &str) -> (Option<&str>, &str) {
 /// Route one request.
 pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
     let method = req.method().clone();
-    let raw_path = req.uri().path().to_string();
+    let raw_path = percent_decode(req.uri().path());
     let (ver, path) = strip_version(&raw_path);
     if let Some(v) = ver {
         let parsed = parse_version(v).unwrap_or((0, 0));
@@ -88,8 +88,36 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
     resp
 }
 
+/// Decodes `%XX` escapes in a request path (clients may escape `:` or `/` in names, as
+/// Go's router decodes them before matching). Invalid escapes are kept as they are.
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decodes_escaped_paths() {
+        assert_eq!(super::percent_decode("/images/a%3Av1/json"), "/images/a:v1/json");
+        assert_eq!(super::percent_decode("/x%2"), "/x%2");
+        assert_eq!(super::percent_decode("/x%zz%41"), "/x%zzA");
+    }
+
     use super::*;
 
     #[test]

@@ -11,7 +11,7 @@ fn kill9_of_berthd_leaves_containers_running_and_restart_finds_them() {
     d.import_busybox();
     let keep = unique("keep");
     let ends = unique("ends");
-    d.berth(["run", "-d", "--name", &keep, "busybox", "sh", "-c", "echo before; while true; sleep 0.1; done"]).ok();
+    d.berth(["run", "-d", "--name", &keep, "busybox", "sh", "-c", "echo before; while true; do sleep 0.1; done"]).ok();
     d.berth(["run", "-d", "--name", &ends, "busybox", "sh", "-c", "sleep 1; echo bye; exit 9"]).ok();
     d.berth(["create", "--name", "justcreated", "busybox", "true"]).ok();
     let pid = d.berth(["inspect", "-f", "{{.State.Pid}}", &keep]).ok();

@@ -289,6 +289,7 @@ impl ExecArgs {
         a.push(std::ptr::null());
         let mut e: Vec<*const libc::c_char> = self.env.iter().map(|s| s.as_ptr()).collect();
         e.push(std::ptr::null());
+        reset_signals();
         // SAFETY: NULL-terminated arrays of valid C strings.
         unsafe { libc::execve(self.path.as_ptr(), a.as_ptr(), e.as_ptr()) };
         let err = std::io::Error::last_os_error();
@@ -318,4 +319,23 @@ pub fn set_oom_score_adj(p: &Process) -> Result<()> {
             .ctx(|| format!("set oom_score_adj {v}"))?;
     }
     Ok(())
+}
+
+/// Gives the container process a clean signal state, as runc does: every signal back to its
+/// default disposition (ignored signals survive execve, and Rust ignores SIGPIPE) and an empty
+/// signal mask (the caller — a monitor with a signalfd — may have blocked TERM, INT, CHLD…).
+/// Only async-signal-safe calls: this runs between fork and execve.
+fn reset_signals() {
+    // SAFETY: plain libc calls on valid arguments; failures (SIGKILL, SIGSTOP, reserved
+    // real-time signals) are harmless and ignored.
+    unsafe {
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
 }

@@ -1,12 +1,24 @@
 //! Running the OCI runtime's subcommands.
 
 use crate::args::Args;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 /// A command line `RUNTIME --root R <sub...>`.
 pub fn cmd(a: &Args) -> Command {
     let mut c = Command::new(&a.runtime);
     c.arg("--root").arg(&a.runtime_root);
+    // The monitor blocks TERM/INT/HUP/QUIT/CHLD for its signalfd; the runtime (and through
+    // it the container) must start with an empty mask.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
     c
 }
 

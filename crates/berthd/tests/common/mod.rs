@@ -25,11 +25,18 @@ pub fn can_run() -> bool {
     true
 }
 
-/// The OCI runtime to test with: $BERTH_TEST_RUNTIME, else runc.
+/// The OCI runtime to test with: $BERTH_TEST_RUNTIME (the test script runs this suite a
+/// second time with runc, so both runtimes pass the same suite), else berth-runtime next to
+/// berthd.
 pub fn runtime() -> PathBuf {
     std::env::var_os("BERTH_TEST_RUNTIME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/runc"))
+        .unwrap_or_else(|| {
+            berthd_bin()
+                .parent()
+                .map(|d| d.join("berth-runtime"))
+                .unwrap_or_default()
+        })
 }
 
 fn berthd_bin() -> PathBuf {

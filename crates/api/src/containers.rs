@@ -80,11 +80,11 @@ pub async fn route(
         (Method::POST, [id, "rename"]) => engine
             .rename(id, q.get("name").unwrap_or(""))
             .map(|_| status(204)),
-        (Method::GET, [id, "top"]) => top(&engine, id).await,
+        (Method::GET, [id, "top"]) => top(&engine, id, &q).await,
         (Method::GET, [id, "stats"]) => stats(&engine, id, &q),
         (Method::POST, [id, "exec"]) => crate::exec::create(&engine, req, id).await,
         (Method::DELETE, [id]) => engine
-            .remove(id, q.bool("force"))
+            .remove_with_volumes(id, q.bool("force"), q.bool("v"))
             .await
             .map(|_| status(204)),
         _ => Ok(error_resp(404, "page not found")),
@@ -448,7 +448,9 @@ fn logs(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
         .unwrap_or_else(|_| Response::new(crate::util::empty())))
 }
 
-async fn top(engine: &Arc<Engine>, id: &str) -> R {
+/// `GET /containers/{id}/top`: like dockerd, run the host's `ps` with `ps_args` (default
+/// `-ef`) and keep the rows whose PID is one of the container's processes.
+async fn top(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
     let c = engine.get(id)?;
     if !c.state.running {
         return Err(EngineError::Conflict(format!(
@@ -469,23 +471,55 @@ async fn top(engine: &Arc<Engine>, id: &str) -> R {
     if pids.is_empty() {
         pids.push(c.state.pid);
     }
-    let mut procs = Vec::new();
-    for pid in pids {
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|b| {
-                b.split(|c| *c == 0)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        procs.push(json!([pid.to_string(), cmd]));
+    let ps_args = q
+        .get("ps_args")
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or("-ef");
+    let args: Vec<String> = ps_args.split_whitespace().map(str::to_string).collect();
+    let out =
+        tokio::task::spawn_blocking(move || std::process::Command::new("ps").args(&args).output())
+            .await
+            .map_err(EngineError::internal)?
+            .map_err(|e| EngineError::Internal(format!("Error running ps: {e}")))?;
+    if !out.status.success() {
+        return Err(EngineError::Internal(format!(
+            "ps: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
-    Ok(json(
-        200,
-        &json!({"Titles": ["PID", "CMD"], "Processes": procs}),
-    ))
+    let (titles, procs) = parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)?;
+    Ok(json(200, &json!({"Titles": titles, "Processes": procs})))
+}
+
+/// Parse `ps` output into titles and the rows whose PID is in `pids` (the last column, the
+/// command, keeps its spaces).
+fn parse_ps(out: &str, pids: &[i64]) -> Result<(Vec<String>, Vec<Vec<String>>), EngineError> {
+    let mut lines = out.lines();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| {
+        EngineError::InvalidParameter("Couldn't find PID field in ps output".into())
+    })?;
+    let mut procs = Vec::new();
+    for line in lines {
+        let mut fields: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i64>().ok()) else {
+            continue;
+        };
+        if !pids.contains(&pid) {
+            continue;
+        }
+        if fields.len() > titles.len() && !titles.is_empty() {
+            let last = fields.split_off(titles.len() - 1).join(" ");
+            fields.push(last);
+        }
+        procs.push(fields);
+    }
+    Ok((titles, procs))
 }
 
 fn stats(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
@@ -543,4 +577,22 @@ fn stats(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
         .header("Content-Type", "application/json")
         .body(channel_body(rx))
         .unwrap_or_else(|_| Response::new(crate::util::empty())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ps;
+
+    #[test]
+    fn ps_rows_are_kept_by_pid_and_cmd_keeps_spaces() {
+        let out = "UID PID PPID C STIME TTY TIME CMD\n\
+                   root 10 1 0 02:18 ? 00:00:00 sleep 100\n\
+                   root 11 1 0 02:18 ? 00:00:00 other\n";
+        let (titles, procs) = parse_ps(out, &[10]).unwrap();
+        assert_eq!(titles.len(), 8);
+        assert_eq!(procs.len(), 1);
+        assert_eq!(procs[0][1], "10");
+        assert_eq!(procs[0][7], "sleep 100");
+        assert!(parse_ps("USER COMMAND\nroot sh\n", &[1]).is_err());
+    }
 }

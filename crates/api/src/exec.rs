@@ -66,7 +66,9 @@ async fn start(
 ) -> Result<Resp, EngineError> {
     let on = hyper::upgrade::on(&mut req);
     let b: StartBody = json_body(req.into_body()).await?;
-    let _ = b.console_size;
+    if let Some([h, w]) = b.console_size.as_deref() {
+        engine.exec_resize(id, *h, *w)?;
+    }
     let plan = engine.exec_begin(id, b.tty)?;
     if b.detach {
         engine

@@ -128,21 +128,55 @@ async fn list(engine: &Arc<Engine>, q: &Query, ver: (u32, u32)) -> R {
     let imgs = tokio::task::spawn_blocking(move || e.images.store.list().map_err(map_err))
         .await
         .map_err(EngineError::internal)??;
+    let created = |i: &ImageRecord| monitor::timefmt::parse_rfc3339(&i.created);
+    // `before` / `since`: images created before / after the named image.
+    let mut bounds = Vec::new();
+    for (key, want_before) in [("before", true), ("since", false)] {
+        for name in filters.get(key).into_iter().flatten() {
+            let found = imgs.iter().find(|i| {
+                i.id == *name
+                    || i.id
+                        .strip_prefix("sha256:")
+                        .is_some_and(|h| h.starts_with(name.as_str()))
+                    || i.repo_tags
+                        .iter()
+                        .any(|t| t == name || *t == format!("{name}:latest"))
+            });
+            let Some(r) = found else {
+                return Err(EngineError::NotFound(format!("No such image: {name}")));
+            };
+            bounds.push((want_before, r.id.clone(), created(r)));
+        }
+    }
+    let refs: Vec<String> = filters.get("reference").cloned().unwrap_or_default();
+    let dangling = match filters.get("dangling").map(|d| d.as_slice()) {
+        None | Some([]) => None,
+        Some(d) => Some(d.iter().any(|v| v == "true" || v == "1")),
+    };
     let mut out = Vec::new();
-    for i in imgs {
-        if let Some(refs) = filters.get("reference") {
-            if !refs.is_empty()
-                && !i.repo_tags.iter().any(|t| {
-                    refs.iter()
-                        .any(|r| t == r || t.split(':').next() == Some(r.as_str()))
-                })
-            {
+    for mut i in imgs {
+        let t = created(&i);
+        if !bounds.iter().all(|(before, id, bt)| {
+            *id != i.id
+                && match (t, bt) {
+                    (Some(t), Some(bt)) => (t < *bt) == *before && t != *bt,
+                    _ => false,
+                }
+        }) {
+            continue;
+        }
+        if !refs.is_empty() {
+            // Like dockerd, only the matching references are listed; none matching hides it.
+            i.repo_tags
+                .retain(|t| refs.iter().any(|p| reference_matches(p, t)));
+            i.repo_digests
+                .retain(|t| refs.iter().any(|p| reference_matches(p, t)));
+            if i.repo_tags.is_empty() && i.repo_digests.is_empty() {
                 continue;
             }
         }
-        if let Some(d) = filters.get("dangling") {
-            let want = d.iter().any(|v| v == "true" || v == "1");
-            if !d.is_empty() && want != i.repo_tags.is_empty() {
+        if let Some(want) = dangling {
+            if want != i.repo_tags.is_empty() {
                 continue;
             }
         }
@@ -182,6 +216,94 @@ async fn list(engine: &Arc<Engine>, q: &Query, ver: (u32, u32)) -> R {
         out.push(item);
     }
     Ok(json(200, &out))
+}
+
+/// docker's `reference` filter: `pattern` is matched (Go `path.Match`) against the whole
+/// familiar reference (`repo:tag`, `repo@digest`) and against its repository name alone.
+fn reference_matches(pattern: &str, reference: &str) -> bool {
+    let name_end = reference
+        .find('@')
+        .or_else(|| {
+            let slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
+            reference[slash..].find(':').map(|i| slash + i)
+        })
+        .unwrap_or(reference.len());
+    let p: Vec<char> = pattern.chars().collect();
+    let full: Vec<char> = reference.chars().collect();
+    let name: Vec<char> = reference[..name_end].chars().collect();
+    glob(&p, &full) || glob(&p, &name)
+}
+
+/// Go's `path.Match`: `*` is any run of non-`/` characters, `?` one non-`/` character,
+/// `[...]` a class (`^` negates, `a-z` ranges), `\\` escapes. A bad pattern matches nothing.
+fn glob(p: &[char], s: &[char]) -> bool {
+    match p.first() {
+        None => s.is_empty(),
+        Some('*') => {
+            let rest = &p[1..];
+            let mut k = 0;
+            loop {
+                if glob(rest, &s[k..]) {
+                    return true;
+                }
+                if k >= s.len() || s[k] == '/' {
+                    return false;
+                }
+                k += 1;
+            }
+        }
+        Some('?') => s.first().is_some_and(|c| *c != '/') && glob(&p[1..], &s[1..]),
+        Some('[') => {
+            let Some(&c) = s.first() else { return false };
+            let mut j = 1;
+            let negate = p.get(j) == Some(&'^');
+            if negate {
+                j += 1;
+            }
+            let mut hit = false;
+            let mut first = true;
+            loop {
+                let Some(&lo) = p.get(j) else { return false };
+                if lo == ']' && !first {
+                    j += 1;
+                    break;
+                }
+                first = false;
+                let (lo, step) = match lo {
+                    '\\' => match p.get(j + 1) {
+                        Some(&e) => (e, 2),
+                        None => return false,
+                    },
+                    _ => (lo, 1),
+                };
+                j += step;
+                let mut hi = lo;
+                if p.get(j) == Some(&'-') && p.get(j + 1).is_some_and(|c| *c != ']') {
+                    hi = match p.get(j + 1) {
+                        Some('\\') => match p.get(j + 2) {
+                            Some(&e) => {
+                                j += 1;
+                                e
+                            }
+                            None => return false,
+                        },
+                        Some(&e) => e,
+                        None => return false,
+                    };
+                    j += 2;
+                }
+                if lo <= c && c <= hi {
+                    hit = true;
+                }
+            }
+            c != '/' && hit != negate && glob(&p[j..], &s[1..])
+        }
+        Some('\\') => match p.get(1) {
+            Some(e) => s.first() == Some(e) && glob(&p[2..], &s[1..]),
+            None => false,
+        },
+        Some(c) => s.first() == Some(c) && glob(&p[1..], &s[1..]),
+    }
 }
 
 /// A blocking reader over body chunks delivered through a channel.
@@ -356,4 +478,31 @@ async fn remove(engine: &Arc<Engine>, name: &str, force: bool) -> R {
         })
         .collect();
     Ok(json(200, &out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference_matches;
+
+    #[test]
+    fn reference_filter_globs_like_docker() {
+        assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(reference_matches("busy*", "busybox:latest"));
+        assert!(reference_matches("busybox:lat*", "busybox:latest"));
+        assert!(reference_matches("busybox:latest", "busybox:latest"));
+        assert!(!reference_matches("busybox:v1", "busybox:latest"));
+        assert!(!reference_matches("busy", "busybox:latest"));
+        assert!(reference_matches("b?sybox", "busybox:latest"));
+        assert!(reference_matches("[a-c]usybox", "busybox:latest"));
+        assert!(!reference_matches("[^a-c]usybox", "busybox:latest"));
+        // `*` stops at `/`, the registry port's `:` is not the tag.
+        assert!(!reference_matches("*", "library/busybox:latest"));
+        assert!(reference_matches("*/busybox", "library/busybox:latest"));
+        assert!(reference_matches(
+            "localhost:5000/app",
+            "localhost:5000/app:v2"
+        ));
+        assert!(reference_matches("app", "app@sha256:abcd"));
+        assert!(!reference_matches("[", "busybox:latest"));
+    }
 }

@@ -9,6 +9,7 @@ mod images;
 mod router;
 mod system;
 pub mod util;
+mod volumes;
 
 use engine::Engine;
 use hyper::server::conn::http1;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, VolumeCommand};
 use crate::client::{resolve_host, Client, ConnectError};
 use crate::cmd::container::RunError;
 
@@ -62,6 +62,13 @@ async fn dispatch_inner(client: Arc<Client>, command: Command) -> anyhow::Result
         Command::Attach(a) => extra::attach(client, a).await,
         Command::Container(c) => container_verb(client, c).await,
         Command::Image(c) => image_verb(client, c).await,
+        Command::Volume(c) => match c {
+            VolumeCommand::Create(a) => volume::create(&client, a).await,
+            VolumeCommand::Ls(a) => volume::ls(&client, a).await,
+            VolumeCommand::Inspect(a) => volume::inspect(&client, a).await,
+            VolumeCommand::Rm(a) => volume::rm(&client, a).await,
+            VolumeCommand::Prune(a) => volume::prune(&client, a).await,
+        },
         Command::Version => system::version(&client).await,
         Command::Info => system::info(&client).await,
     }

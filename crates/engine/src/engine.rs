@@ -58,6 +58,8 @@ pub struct Engine {
     pub(crate) store: Store,
     /// Images and snapshots (the API uses `images.store` for image endpoints).
     pub images: Images,
+    /// Volumes (`D/volumes`), shared with the API's `/volumes` endpoints.
+    pub volumes: Arc<volume::VolumeStore>,
     pub(crate) inner: Mutex<Inner>,
     pub(crate) changed: watch::Sender<u64>,
     pub(crate) swap_ok: bool,
@@ -108,12 +110,14 @@ impl Engine {
         }
         let store = Store::open(&paths.db())?;
         let images = Images::open(&paths.image_root())?;
+        let volumes = Arc::new(volume::VolumeStore::open(paths.data_root.join("volumes"))?);
         let (changed, _) = watch::channel(0u64);
         let engine = Arc::new(Engine {
             cfg,
             paths,
             store,
             images,
+            volumes,
             inner: Mutex::new(Inner::default()),
             changed,
             swap_ok: crate::paths::swap_limit_supported(),
@@ -129,6 +133,10 @@ impl Engine {
         }
         engine.collect_orphans();
         engine.recover().await;
+        let running = engine.running_ids();
+        if let Err(e) = engine.volumes.reconcile(&running) {
+            tracing::warn!("reconciling volumes: {e}");
+        }
         Ok(engine)
     }
 
@@ -182,9 +190,7 @@ impl Engine {
 
     /// `Mounts` of a container as `docker inspect` shows them.
     pub fn mounts_json(&self, c: &Container) -> Vec<serde_json::Value> {
-        crate::mounts::resolve(&self.paths.data_root, &c.host_config)
-            .map(|m| crate::mounts::inspect(&m))
-            .unwrap_or_default()
+        crate::mounts::inspect(&c.mount_points)
     }
 
     /// Path of the container's json-file log.
@@ -227,7 +233,12 @@ impl Engine {
         if args.is_empty() {
             return Err(EngineError::InvalidParameter("No command specified".into()));
         }
-        crate::mounts::resolve(&self.paths.data_root, &host_config)?;
+        let image_volumes: Vec<String> = icfg
+            .volumes
+            .as_ref()
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default();
+        let mount_reqs = crate::mounts::requests(self, &cfg, &host_config, &image_volumes)?;
         if host_config.memory > 0 && host_config.memory < 6 * 1024 * 1024 {
             return Err(EngineError::InvalidParameter(
                 "Minimum memory limit allowed is 6MB".into(),
@@ -268,6 +279,7 @@ impl Engine {
             mounted: false,
             stopped_by_user: false,
             exec_ids: Vec::new(),
+            mount_points: Vec::new(),
         };
         // Reserve the name and the id before doing slow work.
         let mut container = container;
@@ -300,8 +312,17 @@ impl Engine {
         }
         let this = self.clone();
         let c2 = container.clone();
-        let res = blocking(move || this.prepare_container(&c2, &img)).await;
-        let res = res.and_then(|_| {
+        let res = blocking(move || {
+            let points = volume::prepare(&this.volumes, &mount_reqs, &c2.id)?;
+            if let Err(e) = this.prepare_container(&c2, &img) {
+                let _ = volume::release(&this.volumes, &points, &c2.id, true);
+                return Err(e);
+            }
+            Ok(points)
+        })
+        .await;
+        let res = res.and_then(|points| {
+            container.mount_points = points;
             container.mounted = true;
             self.save(&container)
         });
@@ -311,6 +332,7 @@ impl Engine {
             inner.containers.remove(&id);
             inner.exit_seq.remove(&id);
             drop(inner);
+            let _ = volume::release(&self.volumes, &container.mount_points, &id, true);
             let _ = self.images.remove(&id);
             let _ = std::fs::remove_dir_all(self.paths.container_dir(&id));
             return Err(e);
@@ -333,6 +355,16 @@ impl Engine {
 
     /// Remove a container. `force` kills a running one first.
     pub async fn remove(self: &Arc<Self>, name_or_id: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(name_or_id, force, false).await
+    }
+
+    /// Remove a container; `remove_volumes` (`rm -v`) also removes its anonymous volumes.
+    pub async fn remove_with_volumes(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        force: bool,
+        remove_volumes: bool,
+    ) -> Result<()> {
         let c = self.get(name_or_id)?;
         if c.state.running {
             if !force {
@@ -345,11 +377,16 @@ impl Engine {
             self.wait_not_running(&c.id, std::time::Duration::from_secs(30))
                 .await;
         }
-        self.remove_stopped(&c.id).await
+        self.remove_stopped(&c.id, remove_volumes).await
     }
 
-    /// Remove a container that is not running (also used by AutoRemove).
-    pub(crate) async fn remove_stopped(self: &Arc<Self>, id: &str) -> Result<()> {
+    /// Remove a container that is not running (also used by AutoRemove, which removes its
+    /// anonymous volumes like docker's `--rm`).
+    pub(crate) async fn remove_stopped(
+        self: &Arc<Self>,
+        id: &str,
+        remove_volumes: bool,
+    ) -> Result<()> {
         let before = self.get(id).ok();
         {
             let mut inner = self.lock();
@@ -369,9 +406,24 @@ impl Engine {
         }
         // The record goes first (durably), so waiters wake as soon as the container is gone;
         // files follow. A crash in between leaves an orphan dir that `open` collects.
+        // Volumes are released before waiters wake (`run --rm` then sees its anonymous
+        // volumes gone).
         let this = self.clone();
         let id2 = id.to_string();
-        let res = blocking(move || this.store.delete(&id2)).await;
+        let points = before
+            .as_ref()
+            .map(|c| c.mount_points.clone())
+            .unwrap_or_default();
+        let res = blocking(move || {
+            this.store.delete(&id2)?;
+            if let Err(e) = volume::deactivate(&this.volumes, &points, &id2)
+                .and_then(|_| volume::release(&this.volumes, &points, &id2, remove_volumes))
+            {
+                tracing::warn!("releasing volumes of {id2}: {e}");
+            }
+            Ok(())
+        })
+        .await;
         {
             let mut inner = self.lock();
             inner.busy.remove(id);

@@ -62,5 +62,17 @@ impl From<serde_json::Error> for EngineError {
     }
 }
 
+impl From<volume::VolumeError> for EngineError {
+    fn from(e: volume::VolumeError) -> Self {
+        let msg = e.to_string();
+        match e.http_status() {
+            400 => EngineError::InvalidParameter(msg),
+            404 => EngineError::NotFound(msg),
+            409 => EngineError::Conflict(msg),
+            _ => EngineError::Internal(msg),
+        }
+    }
+}
+
 /// Result alias of the engine.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -33,6 +33,8 @@ pub struct ExecState {
     pub pid_file: std::path::PathBuf,
     /// pty master with a TTY, for resize.
     pub master: Option<Arc<OwnedFd>>,
+    /// Last size asked for (rows, cols): applied to the master as soon as it exists.
+    pub size: Option<(u16, u16)>,
 }
 
 /// What `exec_begin` hands back: everything needed to run the exec.
@@ -97,6 +99,7 @@ impl Engine {
                 exit_code: None,
                 pid_file,
                 master: None,
+                size: None,
             },
         );
         if let Some(c) = inner.containers.get_mut(&cid) {
@@ -142,13 +145,18 @@ impl Engine {
         })
     }
 
-    /// `POST /exec/{id}/resize`.
+    /// `POST /exec/{id}/resize`. A size that arrives before the pty exists is remembered and
+    /// applied once it does.
     pub fn exec_resize(&self, id: &str, h: u16, w: u16) -> Result<()> {
-        let inner = self.lock();
+        let mut inner = self.lock();
         let e = inner
             .execs
-            .get(id)
+            .get_mut(id)
             .ok_or_else(|| EngineError::NoSuchExec(id.to_string()))?;
+        if h == 0 || w == 0 {
+            return Ok(());
+        }
+        e.size = Some((h, w));
         if let Some(m) = &e.master {
             set_winsize(m.as_raw_fd(), h, w);
         }
@@ -286,8 +294,48 @@ impl Engine {
         let mut inner = self.lock();
         if let Some(e) = inner.execs.get_mut(id) {
             e.running = true;
+            if let (Some(m), Some((h, w))) = (&master, e.size) {
+                set_winsize(m.as_raw_fd(), h, w);
+            }
             e.master = master;
         }
+    }
+
+    /// The size to open an exec's pty with: the last resize, else the requested console size.
+    fn exec_size(&self, id: &str, console_size: Option<(u16, u16)>) -> (u16, u16) {
+        let inner = self.lock();
+        inner
+            .execs
+            .get(id)
+            .and_then(|e| e.size)
+            .or(console_size)
+            .unwrap_or((24, 80))
+    }
+
+    /// The exec's exit code as docker reports it. When the runtime failed before the process
+    /// started (no pid file), dockerd maps its message: 127 when the executable is not found,
+    /// 126 when it cannot be invoked (permission denied); otherwise the runtime's own code.
+    fn exec_code(&self, id: &str, code: i64, runtime_msg: &[u8]) -> i64 {
+        if code == 0 {
+            return code;
+        }
+        let (pid_file, argv0) = {
+            let inner = self.lock();
+            let Some(e) = inner.execs.get(id) else {
+                return code;
+            };
+            let argv0 = e
+                .config
+                .cmd
+                .as_ref()
+                .and_then(|c| c.first().cloned())
+                .unwrap_or_default();
+            (e.pid_file.clone(), argv0)
+        };
+        if pid_file.exists() {
+            return code;
+        }
+        start_failure_code(&String::from_utf8_lossy(runtime_msg), &argv0).unwrap_or(code)
     }
 
     /// Run a planned exec. With `io` the client's stream is wired to the process (framed
@@ -308,7 +356,7 @@ impl Engine {
         let Some(io) = io else {
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null());
+                .stderr(Stdio::piped());
             let mut child = match cmd.spawn() {
                 Ok(c) => c,
                 Err(e) => {
@@ -319,7 +367,12 @@ impl Engine {
             self.exec_running(&id, None);
             let this = self.clone();
             tokio::spawn(async move {
+                let err = match child.stderr.take() {
+                    Some(e) => read_capped(e).await,
+                    None => Vec::new(),
+                };
                 let code = exit_code(child.wait().await.ok());
+                let code = this.exec_code(&id, code, &err);
                 this.exec_finished(&id, code);
             });
             return Ok(());
@@ -356,6 +409,8 @@ impl Engine {
         let (mut rd, mut wr) = tokio::io::split(io);
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
         let mut readers = Vec::new();
+        // The start of stderr: the runtime's message when it fails before the process starts.
+        let err_head = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
         for (stream, out) in [
             (
                 1u8,
@@ -374,12 +429,16 @@ impl Engine {
         ] {
             let Some(mut out) = out else { continue };
             let tx = tx.clone();
+            let head = (stream == 2).then(|| err_head.clone());
             readers.push(tokio::spawn(async move {
                 let mut buf = vec![0u8; 32 * 1024];
                 loop {
                     match out.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
+                            if let Some(h) = &head {
+                                keep_head(h, &buf[..n]);
+                            }
                             let mut frame = crate::logs::frame_header(stream, n).to_vec();
                             frame.extend_from_slice(&buf[..n]);
                             if tx.send(frame).await.is_err() {
@@ -407,6 +466,8 @@ impl Engine {
         if let Some(t) = stdin_task {
             t.abort();
         }
+        let head = err_head.lock().map(|h| h.clone()).unwrap_or_default();
+        let code = self.exec_code(&id, code, &head);
         self.exec_finished(&id, code);
         let _ = wr.shutdown().await;
         Ok(())
@@ -424,8 +485,8 @@ impl Engine {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let (rows, cols) = console_size.unwrap_or((24, 80));
-        let (master, mut child) = if let Some(listener) = console {
+        let (rows, cols) = self.exec_size(&id, console_size);
+        let (master, mut child, runtime_err) = if let Some(listener) = console {
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
@@ -456,6 +517,7 @@ impl Engine {
                         let _ = e.read_to_string(&mut err).await;
                     }
                     let code = exit_code(child.wait().await.ok());
+                    let code = self.exec_code(&id, code, err.as_bytes());
                     self.exec_finished(&id, code);
                     let (_, mut wr) = tokio::io::split(io);
                     let _ = wr.write_all(err.as_bytes()).await;
@@ -464,7 +526,10 @@ impl Engine {
                 }
             };
             set_winsize(master.as_raw_fd(), rows, cols);
-            (master, child)
+            // The runtime may still fail after sending the master (before the process
+            // starts): its message arrives on its stderr, not on the pty.
+            let runtime_err = child.stderr.take().map(|e| tokio::spawn(read_capped(e)));
+            (master, child, runtime_err)
         } else {
             let (master, slave) = open_pty()?;
             set_winsize(master.as_raw_fd(), rows, cols);
@@ -489,7 +554,7 @@ impl Engine {
             // Drop our copies of the slave (the Command held them); the master sees EIO once
             // the runtime and the process are gone.
             drop(cmd);
-            (master, child)
+            (master, child, None)
         };
         let master = Arc::new(master);
         self.exec_running(&id, Some(master.clone()));
@@ -541,10 +606,13 @@ impl Engine {
         };
         let mut wait = tokio::spawn(async move { child.wait().await });
         let mut status = None;
+        // runc (no console socket) reports a start failure on the pty: keep its start.
+        let head = std::sync::Mutex::new(Vec::new());
         loop {
             tokio::select! {
                 chunk = orx.recv() => match chunk {
                     Some(c) => {
+                        keep_head(&head, &c);
                         if wr.write_all(&c).await.is_err() { break; }
                         let _ = wr.flush().await;
                     }
@@ -557,6 +625,7 @@ impl Engine {
                 while let Ok(Some(c)) =
                     tokio::time::timeout(std::time::Duration::from_millis(50), orx.recv()).await
                 {
+                    keep_head(&head, &c);
                     if wr.write_all(&c).await.is_err() {
                         break;
                     }
@@ -571,7 +640,16 @@ impl Engine {
         if let Some(t) = stdin_task {
             t.abort();
         }
-        self.exec_finished(&id, exit_code(st));
+        let mut head = head.into_inner().unwrap_or_default();
+        if let Some(h) = runtime_err {
+            let wait = std::time::Duration::from_secs(1);
+            if let Ok(Ok(err)) = tokio::time::timeout(wait, h).await {
+                let _ = wr.write_all(&err).await;
+                head.extend_from_slice(&err);
+            }
+        }
+        let code = self.exec_code(&id, exit_code(st), &head);
+        self.exec_finished(&id, code);
         let _ = wr.flush().await;
         let _ = wr.shutdown().await;
         Ok(())
@@ -588,6 +666,46 @@ fn exit_code(st: Option<std::process::ExitStatus>) -> i64 {
         },
         None => 255,
     }
+}
+
+/// Up to this much of a runtime's output is kept to read its start-failure message.
+const HEAD_MAX: usize = 4096;
+
+/// Append to `head` while it holds less than [`HEAD_MAX`] bytes.
+fn keep_head(head: &std::sync::Mutex<Vec<u8>>, b: &[u8]) {
+    if let Ok(mut h) = head.lock() {
+        let room = HEAD_MAX.saturating_sub(h.len());
+        h.extend_from_slice(&b[..b.len().min(room)]);
+    }
+}
+
+/// Read `r` to its end, keeping only the first [`HEAD_MAX`] bytes.
+async fn read_capped(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let room = HEAD_MAX.saturating_sub(out.len());
+        out.extend_from_slice(&buf[..n.min(room)]);
+    }
+    out
+}
+
+/// dockerd's mapping of a start failure message (`translateContainerdStartErr`): 127 when
+/// the command is not found, 126 when it cannot be invoked; `None` for other failures.
+fn start_failure_code(msg: &str, argv0: &str) -> Option<i64> {
+    let msg = msg.to_lowercase();
+    let not_found =
+        msg.contains("executable file not found") || msg.contains("no such file or directory");
+    if not_found && msg.contains(&argv0.to_lowercase()) {
+        return Some(127);
+    }
+    if msg.contains("permission denied") {
+        return Some(126);
+    }
+    None
 }
 
 fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
@@ -650,4 +768,21 @@ fn recv_fd(s: &std::os::unix::net::UnixStream) -> Result<OwnedFd> {
     };
     // SAFETY: the kernel just installed this fd for us.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::start_failure_code;
+
+    #[test]
+    fn start_failures_map_like_dockerd() {
+        let nf = r#"exec: "nope": executable file not found in $PATH"#;
+        assert_eq!(start_failure_code(nf, "nope"), Some(127));
+        let enoent = r#"exec: "/x/y": stat /x/y: no such file or directory"#;
+        assert_eq!(start_failure_code(enoent, "/x/y"), Some(127));
+        let eacces = r#"exec: "/etc/passwd": permission denied"#;
+        assert_eq!(start_failure_code(eacces, "/etc/passwd"), Some(126));
+        let cwd = "chdir to cwd (\"/nope\") set in config.json failed: no such file or directory";
+        assert_eq!(start_failure_code(cwd, "sh"), None);
+    }
 }

@@ -127,7 +127,7 @@ impl Engine {
         if res.is_err() && auto_remove {
             let running = self.get(&id).map(|c| c.state.running).unwrap_or(false);
             if !running {
-                if let Err(e) = self.remove_stopped(&id).await {
+                if let Err(e) = self.remove_stopped(&id, true).await {
                     tracing::warn!("auto-removing {id} after a failed start: {e}");
                 }
             }
@@ -244,6 +244,9 @@ impl Engine {
         let this = self.clone();
         let id2 = id.to_string();
         let _ = blocking(move || {
+            if let Ok(c) = this.get(&id2) {
+                let _ = volume::deactivate(&this.volumes, &c.mount_points, &id2);
+            }
             this.images.unmount(&id2)?;
             let mut c = this.get(&id2)?;
             c.mounted = false;
@@ -287,8 +290,7 @@ impl Engine {
         let mut args = vec![c.path.clone()];
         args.extend(c.args.iter().cloned());
         let dir = self.paths.container_dir(&c.id);
-        let user_mounts = crate::mounts::resolve(&self.paths.data_root, &c.host_config)?;
-        crate::mounts::prepare(&user_mounts)?;
+        let user_mounts = volume::activate(&self.volumes, &c.mount_points, &c.id, Some(&rootfs))?;
         let inputs = spec::SpecInputs {
             rootfs: &rootfs,
             user: &u,
@@ -304,11 +306,17 @@ impl Engine {
         };
         let spec = spec::generate(c, &inputs);
         let bundle = self.paths.bundle(&c.id);
-        std::fs::create_dir_all(&bundle)?;
-        let tmp = bundle.join("config.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&spec)?)?;
-        std::fs::rename(&tmp, bundle.join("config.json"))?;
-        Ok(())
+        let written = (|| -> Result<()> {
+            std::fs::create_dir_all(&bundle)?;
+            let tmp = bundle.join("config.json.tmp");
+            std::fs::write(&tmp, serde_json::to_vec_pretty(&spec)?)?;
+            std::fs::rename(&tmp, bundle.join("config.json"))?;
+            Ok(())
+        })();
+        if written.is_err() {
+            let _ = volume::deactivate(&self.volumes, &c.mount_points, &c.id);
+        }
+        written
     }
 
     /// Spawn the task that waits for the monitor to exit and records the result.
@@ -363,7 +371,15 @@ impl Engine {
         c.monitor_pid = 0;
         let this = self.clone();
         let id2 = id.to_string();
-        if let Err(e) = blocking(move || this.images.unmount(&id2)).await {
+        let points = c.mount_points.clone();
+        if let Err(e) = blocking(move || {
+            if let Err(e) = volume::deactivate(&this.volumes, &points, &id2) {
+                tracing::warn!("deactivating volumes of {id2}: {e}");
+            }
+            this.images.unmount(&id2)
+        })
+        .await
+        {
             tracing::warn!("unmounting rootfs of {id}: {e}");
         } else {
             c.mounted = false;
@@ -381,7 +397,7 @@ impl Engine {
         self.container_event(id, "die", &[("exitCode", c.state.exit_code.to_string())]);
         tracing::debug!("{id}: exit recorded");
         if c.host_config.auto_remove {
-            if let Err(e) = self.remove_stopped(id).await {
+            if let Err(e) = self.remove_stopped(id, true).await {
                 tracing::warn!("auto-removing {id}: {e}");
             }
             tracing::debug!("{id}: auto-removed");
@@ -623,7 +639,7 @@ impl Engine {
                     self.handle_exit(&c.id, mpid).await;
                 }
             } else if c.host_config.auto_remove && c.state.status == Status::Exited {
-                let _ = self.remove_stopped(&c.id).await;
+                let _ = self.remove_stopped(&c.id, true).await;
             }
         }
     }

@@ -311,6 +311,12 @@ pub fn generate(c: &Container, inp: &SpecInputs<'_>) -> Value {
     mounts.push(bind("/etc/resolv.conf", inp.resolv_file, false));
     mounts.push(bind("/etc/hostname", inp.hostname_file, false));
     mounts.push(bind("/etc/hosts", inp.hosts_file, false));
+    // A user mount replaces a default one at the same destination (e.g. /dev/shm).
+    mounts.retain(|m| {
+        !inp.user_mounts
+            .iter()
+            .any(|u| u["destination"] == m["destination"])
+    });
     mounts.extend(inp.user_mounts.iter().cloned());
 
     let mut process = json!({

@@ -84,7 +84,7 @@ pub struct RestartPolicy {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
-    /// Bind mounts `src:dst[:opts]` (not applied yet).
+    /// Bind mounts and volumes `src:dst[:opts]` (`-v`).
     pub binds: Option<Vec<String>>,
     /// Network mode ("default" means bridge).
     pub network_mode: String,
@@ -251,6 +251,9 @@ pub struct Container {
     /// Ids of exec instances created for this container.
     #[serde(default)]
     pub exec_ids: Vec<String>,
+    /// Binds, volumes and tmpfs mounts resolved at create (the volume crate's records).
+    #[serde(default)]
+    pub mount_points: Vec<volume::MountPoint>,
 }
 
 impl Container {

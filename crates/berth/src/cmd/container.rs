@@ -227,6 +227,12 @@ fn add_extended(opts: &ContainerOpts, config: &mut Value, host: &mut Value) -> R
     if !volumes.is_empty() {
         config["Volumes"] = Value::Object(volumes);
     }
+    if !opts.mount.is_empty() {
+        host["Mounts"] = Value::Array(crate::cmd::volume::mounts(&opts.mount)?);
+    }
+    if !opts.volumes_from.is_empty() {
+        host["VolumesFrom"] = json!(opts.volumes_from);
+    }
 
     let mut exposed = Map::new();
     let mut bindings = Map::new();

@@ -189,7 +189,7 @@ pub async fn attach(client: Arc<Client>, args: AttachArgs) -> Result<i32> {
 }
 
 /// Asks "Are you sure…" on the terminal; true when the answer starts with y.
-fn confirm(warning: &str) -> bool {
+pub(crate) fn confirm(warning: &str) -> bool {
     use std::io::{BufRead, Write};
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
     let _ = std::io::stdout().flush();
@@ -198,7 +198,7 @@ fn confirm(warning: &str) -> bool {
     matches!(line.trim(), "y" | "Y" | "yes" | "Yes")
 }
 
-fn reclaimed(v: &Value) -> String {
+pub(crate) fn reclaimed(v: &Value) -> String {
     human_size(
         v.get("SpaceReclaimed")
             .and_then(Value::as_f64)

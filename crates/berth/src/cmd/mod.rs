@@ -9,3 +9,4 @@ pub mod logs;
 pub mod manage;
 pub mod ps;
 pub mod system;
+pub mod volume;

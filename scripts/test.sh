@@ -24,6 +24,7 @@ tmp=$(mktemp -d /tmp/bcli.XXXX)
 target/release/berthd --data-root "$tmp/d" --exec-root "$tmp/e" -H "unix://$tmp/s.sock" >"$tmp/log" 2>&1 &
 bpid=$!
 stop_berthd() {
+  set +e
   ids=$(target/release/berth -H "unix://$tmp/s.sock" ps -aq --no-trunc 2>/dev/null || true)
   [ -n "$ids" ] && target/release/berth -H "unix://$tmp/s.sock" rm -f -v $ids >/dev/null 2>&1
   kill "$bpid" 2>/dev/null; wait "$bpid" 2>/dev/null

@@ -5,6 +5,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod exec;
+mod exitwatch;
 pub mod files;
 pub mod images;
 pub mod lifecycle;

@@ -71,7 +71,7 @@ rss() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 daemon_kb=$(rss "$berthd_pid")
 mon_kb=0; mons=0
 for p in /proc/[0-9]*; do
-  if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q "berth-monitor.*$work"; then
+  if { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -q "berth-monitor.*$work"; then
     mon_kb=$((mon_kb + $(rss "${p#/proc/}"))); mons=$((mons+1))
   fi
 done

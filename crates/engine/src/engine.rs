@@ -49,10 +49,6 @@ pub(crate) struct Inner {
     pub live: HashMap<String, PathBuf>,
     /// Exec sessions.
     pub execs: HashMap<String, crate::exec::ExecState>,
-    /// Monitors whose container's exit is already recorded but which are still finishing
-    /// (`runtime delete`); a new start of the container waits for them.
-    /// The flag turns true when that monitor is gone.
-    pub draining: HashMap<String, (i32, tokio::sync::watch::Receiver<bool>)>,
 }
 
 /// The daemon core. Always used behind an `Arc`.

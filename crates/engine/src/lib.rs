@@ -5,7 +5,6 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod exec;
-mod exitwatch;
 pub mod files;
 pub mod images;
 pub mod lifecycle;

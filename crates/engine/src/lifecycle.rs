@@ -158,7 +158,6 @@ impl Engine {
             tty: c.config.tty,
             stdin: c.config.open_stdin,
         };
-        self.wait_for_draining_monitor(&id).await;
         let _ = std::fs::remove_file(&mcfg.exit_file);
         let mcfg2 = mcfg.clone();
         let spawned = blocking(move || {
@@ -221,15 +220,6 @@ impl Engine {
             return Err(e);
         }
         Ok(())
-    }
-
-    /// Waits (at most 10 s) for the previous run's monitor to finish deleting the runtime's
-    /// state, so a restart never races the old `runtime delete` of the same id.
-    async fn wait_for_draining_monitor(self: &Arc<Self>, id: &str) {
-        let Some((_, mut gone)) = self.lock().draining.get(id).cloned() else {
-            return;
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(10), gone.wait_for(|g| *g)).await;
     }
 
     fn record_start_failure(&self, c: &mut Container, e: &EngineError) {
@@ -333,32 +323,10 @@ impl Engine {
     pub(crate) fn watch_exit(self: &Arc<Self>, id: String, monitor_pid: i32, fd: Option<OwnedFd>) {
         let this = self.clone();
         tokio::spawn(async move {
-            let Some(fd) = fd else {
-                return this.handle_exit(&id, monitor_pid).await;
-            };
-            let exit_file = this.paths.exit_file(&id);
-            let monitor_gone = pidfd::wait(fd);
-            tokio::pin!(monitor_gone);
-            // The exit record usually lands before the monitor has deleted the runtime's
-            // state: record the exit then, and let the next start wait for the monitor.
-            let early = tokio::select! {
-                _ = &mut monitor_gone => false,
-                _ = crate::exitwatch::appears(&exit_file) => true,
-            };
-            if !early {
-                return this.handle_exit(&id, monitor_pid).await;
+            if let Some(fd) = fd {
+                pidfd::wait(fd).await;
             }
-            let (gone_tx, gone_rx) = tokio::sync::watch::channel(false);
-            this.lock()
-                .draining
-                .insert(id.clone(), (monitor_pid, gone_rx));
             this.handle_exit(&id, monitor_pid).await;
-            monitor_gone.await;
-            let _ = gone_tx.send(true);
-            let mut inner = this.lock();
-            if inner.draining.get(&id).map(|d| d.0) == Some(monitor_pid) {
-                inner.draining.remove(&id);
-            }
         });
     }
 

@@ -114,7 +114,10 @@ fn percent_decode(path: &str) -> String {
 mod tests {
     #[test]
     fn decodes_escaped_paths() {
-        assert_eq!(super::percent_decode("/images/a%3Av1/json"), "/images/a:v1/json");
+        assert_eq!(
+            super::percent_decode("/images/a%3Av1/json"),
+            "/images/a:v1/json"
+        );
         assert_eq!(super::percent_decode("/x%2"), "/x%2");
         assert_eq!(super::percent_decode("/x%zz%41"), "/x%zzA");
     }

@@ -49,8 +49,12 @@ pub fn busybox_tar() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("berth-bb-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let out = dir.join("busybox.tar");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mk-busybox-rootfs.sh");
-        let st = Command::new(script).arg(&out).status().expect("run mk-busybox-rootfs.sh");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mk-busybox-rootfs.sh");
+        let st = Command::new(script)
+            .arg(&out)
+            .status()
+            .expect("run mk-busybox-rootfs.sh");
         assert!(st.success(), "mk-busybox-rootfs.sh failed");
         out
     })
@@ -186,7 +190,11 @@ impl Daemon {
                     panic!("berthd exited at start: {st}\n{}", self.log());
                 }
             }
-            assert!(Instant::now() < deadline, "berthd did not come up:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "berthd did not come up:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -252,7 +260,13 @@ impl Daemon {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        run_with_stdin(Command::new(bin("berth")).arg("-H").arg(self.host()).args(args), input)
+        run_with_stdin(
+            Command::new(bin("berth"))
+                .arg("-H")
+                .arg(self.host())
+                .args(args),
+            input,
+        )
     }
 
     /// A `Command` for the real docker CLI pointed at this daemon (None when not installed).
@@ -272,7 +286,12 @@ impl Daemon {
         S: AsRef<OsStr>,
     {
         let mut c = self.docker_cmd().expect("docker CLI not installed");
-        Out::from(c.args(args).stdin(Stdio::null()).output().expect("run docker"))
+        Out::from(
+            c.args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run docker"),
+        )
     }
 
     /// Runs the real docker CLI with `input` on its stdin.

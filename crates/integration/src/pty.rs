@@ -19,7 +19,12 @@ pub struct PtySession {
 impl PtySession {
     /// Spawns `cmd` as the session leader of a new pty (80x24).
     pub fn spawn(mut cmd: Command) -> PtySession {
-        let ws = nix::pty::Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = nix::pty::Winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         let pty = openpty(Some(&ws), None).expect("openpty");
         let slave = pty.slave;
         let s_in = slave.try_clone().expect("dup");
@@ -42,7 +47,11 @@ impl PtySession {
             .stderr(Stdio::from(slave))
             .spawn()
             .expect("spawn on pty");
-        PtySession { master: pty.master, child, transcript: String::new() }
+        PtySession {
+            master: pty.master,
+            child,
+            transcript: String::new(),
+        }
     }
 
     /// Types `text` into the terminal.
@@ -71,7 +80,9 @@ impl PtySession {
                     let mut buf = [0u8; 4096];
                     match nix::unistd::read(self.master.as_raw_fd(), &mut buf) {
                         Ok(0) | Err(_) => return self.transcript.contains(needle),
-                        Ok(n) => self.transcript.push_str(&String::from_utf8_lossy(&buf[..n])),
+                        Ok(n) => self
+                            .transcript
+                            .push_str(&String::from_utf8_lossy(&buf[..n])),
                     }
                 }
                 _ => {}

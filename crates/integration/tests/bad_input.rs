@@ -15,7 +15,11 @@ fn http(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
     s.write_all(req.as_bytes()).expect("write");
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
-    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
 }
@@ -27,14 +31,24 @@ fn malformed_api_input_is_a_400_with_a_message() {
     let (st, body) = http(&d, "POST", "/v1.44/containers/create", "{not json");
     assert_eq!(st, 400, "{body}");
     assert!(body.contains("\"message\""), "{body}");
-    let (st, body) = http(&d, "POST", "/v1.44/containers/create", r#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#);
+    let (st, body) = http(
+        &d,
+        "POST",
+        "/v1.44/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#,
+    );
     assert!(st == 400, "{st} {body}");
     let (st, _) = http(&d, "GET", "/v1.99/containers/json", "");
     assert_eq!(st, 400);
     let (st, body) = http(&d, "GET", "/v1.44/containers/nosuch/json", "");
     assert_eq!(st, 404);
     assert!(body.contains("No such container"), "{body}");
-    let (st, body) = http(&d, "POST", "/v1.44/containers/create", r#"{"Image":"nosuchimage"}"#);
+    let (st, body) = http(
+        &d,
+        "POST",
+        "/v1.44/containers/create",
+        r#"{"Image":"nosuchimage"}"#,
+    );
     assert_eq!(st, 404);
     assert!(body.contains("No such image"), "{body}");
     // The daemon is still fine and nothing was created.
@@ -47,11 +61,26 @@ fn malformed_api_input_is_a_400_with_a_message() {
 fn bad_flags_and_conflicts_change_nothing() {
     let d = Daemon::start();
     d.import_busybox();
-    assert!(d.berth(["run", "--rm", "--memory", "lots", "busybox", "true"]).code != 0);
-    assert!(d.berth(["run", "--rm", "--cpus", "-1", "busybox", "true"]).code != 0);
+    assert!(
+        d.berth(["run", "--rm", "--memory", "lots", "busybox", "true"])
+            .code
+            != 0
+    );
+    assert!(
+        d.berth(["run", "--rm", "--cpus", "-1", "busybox", "true"])
+            .code
+            != 0
+    );
     assert!(d.berth(["run", "--rm", "busybox", "/no/such/binary"]).code != 0);
-    assert!(d.container_ids().is_empty(), "failed runs leave nothing: {:?}", d.container_ids());
-    assert!(d.berth(["rm", "nosuch"]).err().contains("No such container"));
+    assert!(
+        d.container_ids().is_empty(),
+        "failed runs leave nothing: {:?}",
+        d.container_ids()
+    );
+    assert!(d
+        .berth(["rm", "nosuch"])
+        .err()
+        .contains("No such container"));
     assert!(d.berth(["rmi", "nosuch:1"]).code != 0);
 }
 
@@ -89,20 +118,46 @@ fn hostile_tarballs_are_rejected_or_contained() {
     std::fs::create_dir_all(&canary).expect("mkdir");
     let target = canary.to_string_lossy().to_string();
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("dotdot", tar_with(&[("../../../../../../escape", b'0', "", b"x")])),
-        ("symlink-parent", tar_with(&[("evil", b'2', &target, b""), ("evil/escape", b'0', "", b"x")])),
-        ("hardlink-out", tar_with(&[("h", b'1', "../../../../../../etc/hostname", b"")])),
+        (
+            "dotdot",
+            tar_with(&[("../../../../../../escape", b'0', "", b"x")]),
+        ),
+        (
+            "symlink-parent",
+            tar_with(&[
+                ("evil", b'2', &target, b""),
+                ("evil/escape", b'0', "", b"x"),
+            ]),
+        ),
+        (
+            "hardlink-out",
+            tar_with(&[("h", b'1', "../../../../../../etc/hostname", b"")]),
+        ),
     ];
-    let before = std::fs::read_dir(d.data_root().join("image/layers/sha256")).map(|r| r.count()).unwrap_or(0);
+    let before = std::fs::read_dir(d.data_root().join("image/layers/sha256"))
+        .map(|r| r.count())
+        .unwrap_or(0);
     for (what, tar) in cases {
         let out = d.berth_stdin(["import", "-", &format!("evil-{what}:1")], &tar);
         // Either refused, or (for a leading-slash style entry) contained inside the layer.
-        assert!(!std::path::Path::new("/escape").exists(), "{what} wrote outside");
-        assert_eq!(std::fs::read_dir(&canary).expect("canary").count(), 0, "{what} wrote into the canary");
+        assert!(
+            !std::path::Path::new("/escape").exists(),
+            "{what} wrote outside"
+        );
+        assert_eq!(
+            std::fs::read_dir(&canary).expect("canary").count(),
+            0,
+            "{what} wrote into the canary"
+        );
         assert!(out.code != 0, "{what} should be refused: {out:?}");
-        assert!(!out.stderr.trim().is_empty(), "{what}: clear error expected");
+        assert!(
+            !out.stderr.trim().is_empty(),
+            "{what}: clear error expected"
+        );
     }
-    let after = std::fs::read_dir(d.data_root().join("image/layers/sha256")).map(|r| r.count()).unwrap_or(0);
+    let after = std::fs::read_dir(d.data_root().join("image/layers/sha256"))
+        .map(|r| r.count())
+        .unwrap_or(0);
     assert_eq!(before, after, "no layer left behind");
     assert!(!d.berth(["images"]).ok().contains("evil"));
     // An absolute path is contained: stripped of its leading slash.

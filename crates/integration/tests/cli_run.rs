@@ -14,8 +14,14 @@ fn daemon() -> Daemon {
 #[test]
 fn run_rm_echo_prints_and_leaves_nothing() {
     let d = daemon();
-    assert_eq!(d.berth(["run", "--rm", "busybox", "echo", "hello"]).ok(), "hello");
-    assert!(d.container_ids().is_empty(), "--rm must remove the container");
+    assert_eq!(
+        d.berth(["run", "--rm", "busybox", "echo", "hello"]).ok(),
+        "hello"
+    );
+    assert!(
+        d.container_ids().is_empty(),
+        "--rm must remove the container"
+    );
 }
 
 #[test]
@@ -25,7 +31,14 @@ fn exit_codes_propagate() {
     assert_eq!(out.code, 3, "{out:?}");
     // A process killed by a signal: 128 + signal (PID 1 itself cannot be SIGKILLed from
     // inside its namespace, so kill a child shell's view: exec into sleep and kill it).
-    let out = d.berth(["run", "--rm", "busybox", "sh", "-c", "sleep 10 & kill -9 $!; wait $!"]);
+    let out = d.berth([
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 10 & kill -9 $!; wait $!",
+    ]);
     assert_eq!(out.code, 137, "{out:?}");
 }
 
@@ -34,18 +47,45 @@ fn run_flags_env_workdir_user_hostname_entrypoint() {
     let d = daemon();
     let out = d
         .berth([
-            "run", "--rm", "-e", "FOO=bar", "--env", "X=1", "-w", "/tmp", "-u", "65534:65534",
-            "--hostname", "boxy", "busybox", "sh", "-c",
+            "run",
+            "--rm",
+            "-e",
+            "FOO=bar",
+            "--env",
+            "X=1",
+            "-w",
+            "/tmp",
+            "-u",
+            "65534:65534",
+            "--hostname",
+            "boxy",
+            "busybox",
+            "sh",
+            "-c",
             "echo $FOO $X $(pwd) $(id -u):$(id -g) $(hostname)",
         ])
         .ok();
     assert_eq!(out, "bar 1 /tmp 65534:65534 boxy");
-    let out = d.berth(["run", "--rm", "-u", "nobody", "busybox", "id", "-un"]).ok();
+    let out = d
+        .berth(["run", "--rm", "-u", "nobody", "busybox", "id", "-un"])
+        .ok();
     assert_eq!(out, "nobody");
-    let out = d.berth(["run", "--rm", "--entrypoint", "echo", "busybox", "via", "entry"]).ok();
+    let out = d
+        .berth([
+            "run",
+            "--rm",
+            "--entrypoint",
+            "echo",
+            "busybox",
+            "via",
+            "entry",
+        ])
+        .ok();
     assert_eq!(out, "via entry");
     // PID 1 in its own pid namespace; default PATH and HOSTNAME set.
-    let out = d.berth(["run", "--rm", "busybox", "sh", "-c", "echo $$ $PATH"]).ok();
+    let out = d
+        .berth(["run", "--rm", "busybox", "sh", "-c", "echo $$ $PATH"])
+        .ok();
     assert!(out.starts_with("1 /usr/local/sbin:"), "{out}");
 }
 
@@ -76,20 +116,34 @@ fn detached_logs_stop_rm_lifecycle() {
     assert!(ps.contains(&name) && ps.contains("Up"), "{ps}");
     wait_for(|| d.berth(["logs", &name]).stdout.contains("one"));
     let logs = d.berth(["logs", &name]);
-    assert!(logs.stdout.contains("one") && logs.stderr.contains("two"), "{logs:?}");
+    assert!(
+        logs.stdout.contains("one") && logs.stderr.contains("two"),
+        "{logs:?}"
+    );
     // --tail counts lines across both streams: the last one is "two" on stderr.
     let ts = d.berth(["logs", "-t", "--tail", "1", &name]);
     assert_eq!(ts.code, 0, "{ts:?}");
-    assert!(ts.stdout.is_empty() && ts.stderr.trim().ends_with(" two"), "{ts:?}");
-    assert!(ts.stderr.starts_with("20") && ts.stderr.contains('T'), "timestamp: {ts:?}");
+    assert!(
+        ts.stdout.is_empty() && ts.stderr.trim().ends_with(" two"),
+        "{ts:?}"
+    );
+    assert!(
+        ts.stderr.starts_with("20") && ts.stderr.contains('T'),
+        "timestamp: {ts:?}"
+    );
     // rm of a running container without -f is refused and keeps it.
     let err = d.berth(["rm", &name]).err();
     assert!(err.to_lowercase().contains("running"), "{err}");
     assert!(d.berth(["ps", "-q"]).ok().len() >= 12);
     let t0 = Instant::now();
     d.berth(["stop", "-t", "5", &name]).ok();
-    assert!(t0.elapsed() < Duration::from_secs(4), "SIGTERM should end it quickly");
-    let code = d.berth(["inspect", "-f", "{{.State.ExitCode}}", &name]).ok();
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "SIGTERM should end it quickly"
+    );
+    let code = d
+        .berth(["inspect", "-f", "{{.State.ExitCode}}", &name])
+        .ok();
     assert_eq!(code, "7");
     assert!(d.berth(["logs", &name]).stdout.contains("got-term"));
     let ps = d.berth(["ps", "-a"]).ok();
@@ -102,20 +156,40 @@ fn detached_logs_stop_rm_lifecycle() {
 fn stop_escalates_to_sigkill_after_timeout() {
     let d = daemon();
     let id = d
-        .berth(["run", "-d", "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"])
+        .berth([
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            "trap '' TERM; while true; do sleep 0.1; done",
+        ])
         .ok();
     let t0 = Instant::now();
     d.berth(["stop", "-t", "1", &id]).ok();
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(6), "{took:?}");
-    assert_eq!(d.berth(["inspect", "-f", "{{.State.ExitCode}}", &id]).ok(), "137");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    assert_eq!(
+        d.berth(["inspect", "-f", "{{.State.ExitCode}}", &id]).ok(),
+        "137"
+    );
 }
 
 #[test]
 fn kill_with_signal_and_wait() {
     let d = daemon();
     let id = d
-        .berth(["run", "-d", "busybox", "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"])
+        .berth([
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+        ])
         .ok();
     d.berth(["kill", "-s", "USR1", &id]).ok();
     assert_eq!(d.berth(["wait", &id]).ok(), "42");
@@ -125,22 +199,46 @@ fn kill_with_signal_and_wait() {
 fn create_then_start_attach() {
     let d = daemon();
     let name = unique("cs");
-    d.berth(["create", "--name", &name, "busybox", "echo", "created-then-started"]).ok();
+    d.berth([
+        "create",
+        "--name",
+        &name,
+        "busybox",
+        "echo",
+        "created-then-started",
+    ])
+    .ok();
     let ps = d.berth(["ps", "-a"]).ok();
     assert!(ps.contains("Created"), "{ps}");
     let out = d.berth(["start", "-a", &name]);
     assert_eq!(out.ok(), "created-then-started");
     // Name already in use is a clear error.
-    let err = d.berth(["create", "--name", &name, "busybox", "true"]).err();
+    let err = d
+        .berth(["create", "--name", &name, "busybox", "true"])
+        .err();
     assert!(err.contains("already in use"), "{err}");
 }
 
 #[test]
 fn exec_runs_in_the_container() {
     let d = daemon();
-    let id = d.berth(["run", "-d", "-h", "exechost", "busybox", "sleep", "1000"]).ok();
+    let id = d
+        .berth(["run", "-d", "-h", "exechost", "busybox", "sleep", "1000"])
+        .ok();
     let out = d
-        .berth(["exec", "-e", "E=v", "-w", "/etc", "-u", "nobody", &id, "sh", "-c", "echo $E $(pwd) $(id -un) $(hostname)"])
+        .berth([
+            "exec",
+            "-e",
+            "E=v",
+            "-w",
+            "/etc",
+            "-u",
+            "nobody",
+            &id,
+            "sh",
+            "-c",
+            "echo $E $(pwd) $(id -un) $(hostname)",
+        ])
         .ok();
     assert_eq!(out, "v /etc nobody exechost");
     let out = d.berth(["exec", &id, "sh", "-c", "exit 5"]);
@@ -157,15 +255,25 @@ fn exec_runs_in_the_container() {
 fn images_rmi_and_import() {
     let d = daemon();
     let imgs = d.berth(["images"]).ok();
-    assert!(imgs.contains("busybox") && imgs.contains("latest"), "{imgs}");
+    assert!(
+        imgs.contains("busybox") && imgs.contains("latest"),
+        "{imgs}"
+    );
     let tag = unique("copy");
     d.import_busybox_as(&format!("{tag}:v1"));
     assert!(d.berth(["images", "-q"]).ok().lines().count() >= 1);
-    assert_eq!(d.berth(["run", "--rm", &format!("{tag}:v1"), "echo", "ok"]).ok(), "ok");
+    assert_eq!(
+        d.berth(["run", "--rm", &format!("{tag}:v1"), "echo", "ok"])
+            .ok(),
+        "ok"
+    );
     // In use by a container: refused without -f.
     let cid = d.berth(["create", &format!("{tag}:v1"), "true"]).ok();
     let err = d.berth(["rmi", &format!("{tag}:v1")]).err();
-    assert!(err.contains("conflict") || err.contains("in use") || err.contains("being used"), "{err}");
+    assert!(
+        err.contains("conflict") || err.contains("in use") || err.contains("being used"),
+        "{err}"
+    );
     d.berth(["rm", &cid]).ok();
     d.berth(["rmi", &format!("{tag}:v1")]).ok();
     assert!(!d.berth(["images"]).ok().contains(&tag));

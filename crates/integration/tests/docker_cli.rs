@@ -21,13 +21,23 @@ fn daemon() -> Option<Daemon> {
 #[test]
 fn docker_run_rm_echo_and_exit_code() {
     let Some(d) = daemon() else { return };
-    assert_eq!(d.docker(["run", "--rm", "busybox", "echo", "hi"]).ok(), "hi");
+    assert_eq!(
+        d.docker(["run", "--rm", "busybox", "echo", "hi"]).ok(),
+        "hi"
+    );
     let out = d.docker(["run", "--rm", "busybox", "sh", "-c", "exit 3"]);
     assert_eq!(out.code, 3, "{out:?}");
     assert!(d.container_ids().is_empty());
     let out = d.docker_stdin(["run", "-i", "--rm", "busybox", "cat"], b"through docker\n");
     assert_eq!(out.ok(), "through docker");
-    let out = d.docker(["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2"]);
+    let out = d.docker([
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
     assert_eq!((out.stdout.trim(), out.stderr.trim()), ("out", "err"));
 }
 
@@ -36,7 +46,16 @@ fn docker_detached_ps_logs_stop_rm() {
     let Some(d) = daemon() else { return };
     let name = unique("dk");
     let id = d
-        .docker(["run", "-d", "--name", &name, "busybox", "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"])
+        .docker([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+        ])
         .ok();
     assert_eq!(id.len(), 64);
     let ps = d.docker(["ps", "-a"]).ok();
@@ -66,11 +85,16 @@ fn docker_detached_ps_logs_stop_rm() {
     let got = reader.join().expect("reader");
     let _ = child.kill();
     let _ = child.wait();
-    assert!(got.contains("tick 0") && got.contains("tick 5"), "logs -f: {got}");
+    assert!(
+        got.contains("tick 0") && got.contains("tick 5"),
+        "logs -f: {got}"
+    );
     let tail = d.docker(["logs", "--tail", "1", &name]).ok();
     assert_eq!(tail.lines().count(), 1, "{tail}");
     d.docker(["stop", "-t", "1", &name]).ok();
-    let ps = d.docker(["ps", "-a", "--format", "{{.Names}} {{.Status}}"]).ok();
+    let ps = d
+        .docker(["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .ok();
     assert!(ps.contains(&format!("{name} Exited")), "{ps}");
     d.docker(["rm", &name]).ok();
     assert!(!d.docker(["ps", "-a"]).ok().contains(&name));
@@ -84,24 +108,36 @@ fn docker_detached_ps_logs_stop_rm() {
 fn docker_inspect_images_rmi_import() {
     let Some(d) = daemon() else { return };
     let name = unique("insp");
-    d.docker(["create", "--name", &name, "-e", "A=b", "busybox", "echo", "x"]).ok();
+    d.docker([
+        "create", "--name", &name, "-e", "A=b", "busybox", "echo", "x",
+    ])
+    .ok();
     let v: serde_json::Value =
         serde_json::from_str(&d.docker(["inspect", &name]).ok()).expect("inspect is JSON");
     assert_eq!(v[0]["Name"], format!("/{name}"));
     assert_eq!(v[0]["State"]["Status"], "created");
     assert!(v[0]["Config"]["Env"].to_string().contains("A=b"));
-    assert_eq!(d.docker(["inspect", "-f", "{{.Config.Image}}", &name]).ok(), "busybox");
+    assert_eq!(
+        d.docker(["inspect", "-f", "{{.Config.Image}}", &name]).ok(),
+        "busybox"
+    );
     let imgs = d.docker(["images"]).ok();
     assert!(imgs.contains("busybox"), "{imgs}");
     let img: serde_json::Value =
         serde_json::from_str(&d.docker(["inspect", "busybox"]).ok()).expect("image inspect");
-    assert!(img[0]["Id"].as_str().unwrap_or("").starts_with("sha256:"), "{img}");
+    assert!(
+        img[0]["Id"].as_str().unwrap_or("").starts_with("sha256:"),
+        "{img}"
+    );
     // docker import from stdin, then run it, then rmi.
     let tag = unique("imp");
     let tar = std::fs::read(integration::busybox_tar()).expect("tar");
     let out = d.docker_stdin(["import", "-", &format!("{tag}:latest")], &tar);
     assert!(out.ok().starts_with("sha256:"), "{out:?}");
-    assert_eq!(d.docker(["run", "--rm", &tag, "echo", "imported"]).ok(), "imported");
+    assert_eq!(
+        d.docker(["run", "--rm", &tag, "echo", "imported"]).ok(),
+        "imported"
+    );
     let out = d.docker(["rmi", &tag]).ok();
     assert!(out.contains("Untagged"), "{out}");
     assert!(!d.docker(["images"]).ok().contains(&tag));
@@ -114,7 +150,11 @@ fn docker_exec() {
     let id = d.docker(["run", "-d", "busybox", "sleep", "1000"]).ok();
     assert_eq!(d.docker(["exec", &id, "echo", "in-exec"]).ok(), "in-exec");
     assert_eq!(d.docker(["exec", &id, "sh", "-c", "exit 4"]).code, 4);
-    assert_eq!(d.docker_stdin(["exec", "-i", &id, "cat"], b"exec in\n").ok(), "exec in");
+    assert_eq!(
+        d.docker_stdin(["exec", "-i", &id, "cat"], b"exec in\n")
+            .ok(),
+        "exec in"
+    );
     d.docker(["rm", "-f", &id]).ok();
 }
 
@@ -124,14 +164,35 @@ fn docker_run_it_is_a_real_tty_session() {
     let mut cmd = d.docker_cmd().expect("docker");
     cmd.args(["run", "-it", "--rm", "busybox", "sh"]);
     let mut s = PtySession::spawn(cmd);
-    assert!(s.expect("# ", Duration::from_secs(15)), "no prompt: {:?}", s.transcript);
+    assert!(
+        s.expect("# ", Duration::from_secs(15)),
+        "no prompt: {:?}",
+        s.transcript
+    );
     s.send("tty; echo sum=$((40+2))\r");
-    assert!(s.expect("sum=42", Duration::from_secs(10)), "{:?}", s.transcript);
-    assert!(s.transcript.contains("/dev/pts/") || s.transcript.contains("/dev/console"), "{:?}", s.transcript);
+    assert!(
+        s.expect("sum=42", Duration::from_secs(10)),
+        "{:?}",
+        s.transcript
+    );
+    assert!(
+        s.transcript.contains("/dev/pts/") || s.transcript.contains("/dev/console"),
+        "{:?}",
+        s.transcript
+    );
     s.send("stty size\r");
-    assert!(s.expect("24 80", Duration::from_secs(10)), "terminal size not forwarded: {:?}", s.transcript);
+    assert!(
+        s.expect("24 80", Duration::from_secs(10)),
+        "terminal size not forwarded: {:?}",
+        s.transcript
+    );
     s.send("exit 6\r");
-    assert_eq!(s.wait(Duration::from_secs(15)), Some(6), "{:?}", s.transcript);
+    assert_eq!(
+        s.wait(Duration::from_secs(15)),
+        Some(6),
+        "{:?}",
+        s.transcript
+    );
 }
 
 #[test]
@@ -141,11 +202,28 @@ fn docker_exec_it_is_a_real_tty_session() {
     let mut cmd = d.docker_cmd().expect("docker");
     cmd.args(["exec", "-it", &id, "sh"]);
     let mut s = PtySession::spawn(cmd);
-    assert!(s.expect("# ", Duration::from_secs(15)), "no prompt: {:?}", s.transcript);
+    assert!(
+        s.expect("# ", Duration::from_secs(15)),
+        "no prompt: {:?}",
+        s.transcript
+    );
     s.send("echo exec=$((2*21)); tty\r");
-    assert!(s.expect("exec=42", Duration::from_secs(10)), "{:?}", s.transcript);
-    assert!(s.expect("/dev/pts/", Duration::from_secs(5)), "{:?}", s.transcript);
+    assert!(
+        s.expect("exec=42", Duration::from_secs(10)),
+        "{:?}",
+        s.transcript
+    );
+    assert!(
+        s.expect("/dev/pts/", Duration::from_secs(5)),
+        "{:?}",
+        s.transcript
+    );
     s.send("exit\r");
-    assert_eq!(s.wait(Duration::from_secs(15)), Some(0), "{:?}", s.transcript);
+    assert_eq!(
+        s.wait(Duration::from_secs(15)),
+        Some(0),
+        "{:?}",
+        s.transcript
+    );
     d.docker(["rm", "-f", &id]).ok();
 }

@@ -13,8 +13,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Unsent output an attach client may have before it is dropped.
-const CLIENT_BACKLOG: usize = 1 << 20;
+/// Unsent output an attach client may have before it is dropped. Large enough that a client
+/// which reads continuously never falls this far behind on a loaded machine (a 1 MiB cap lost
+/// output of the foreground `run` client under CPU contention); memory is only used while a
+/// client lags.
+const CLIENT_BACKLOG: usize = 64 << 20;
 /// Stdin bytes buffered before attach clients are no longer read (backpressure).
 const STDIN_BACKLOG: usize = 256 * 1024;
 /// Read chunk size.

@@ -123,6 +123,13 @@ impl Daemon {
         Self::start_with(&[])
     }
 
+    /// Starts a daemon with fresh roots and `busybox:latest` imported.
+    pub fn with_busybox() -> Daemon {
+        let d = Self::start();
+        d.import_busybox();
+        d
+    }
+
     /// Starts a daemon with extra flags (e.g. `--runtime /usr/sbin/runc`).
     pub fn start_with(extra: &[&str]) -> Daemon {
         let root = PathBuf::from(format!("/tmp/{}", unique("bt")));

@@ -5,15 +5,9 @@ use std::time::{Duration, Instant};
 use integration::daemon::unique;
 use integration::Daemon;
 
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
 #[test]
 fn run_rm_echo_prints_and_leaves_nothing() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     assert_eq!(
         d.berth(["run", "--rm", "busybox", "echo", "hello"]).ok(),
         "hello"
@@ -26,7 +20,7 @@ fn run_rm_echo_prints_and_leaves_nothing() {
 
 #[test]
 fn exit_codes_propagate() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let out = d.berth(["run", "--rm", "busybox", "sh", "-c", "exit 3"]);
     assert_eq!(out.code, 3, "{out:?}");
     // A process killed by a signal: 128 + signal (PID 1 itself cannot be SIGKILLed from
@@ -44,7 +38,7 @@ fn exit_codes_propagate() {
 
 #[test]
 fn run_flags_env_workdir_user_hostname_entrypoint() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let out = d
         .berth([
             "run",
@@ -91,7 +85,7 @@ fn run_flags_env_workdir_user_hostname_entrypoint() {
 
 #[test]
 fn stdin_is_forwarded_and_closed_with_i() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let out = d.berth_stdin(["run", "-i", "--rm", "busybox", "cat"], b"piped text\n");
     assert_eq!(out.ok(), "piped text");
     // Without -i the container's stdin is empty.
@@ -101,7 +95,7 @@ fn stdin_is_forwarded_and_closed_with_i() {
 
 #[test]
 fn detached_logs_stop_rm_lifecycle() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let name = unique("life");
     let id = d
         .berth([
@@ -154,7 +148,7 @@ fn detached_logs_stop_rm_lifecycle() {
 
 #[test]
 fn stop_escalates_to_sigkill_after_timeout() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let id = d
         .berth([
             "run",
@@ -178,26 +172,21 @@ fn stop_escalates_to_sigkill_after_timeout() {
     );
 }
 
+/// Signals sent with `kill -s` reach PID 1, whose trap decides the exit code.
 #[test]
 fn kill_with_signal_and_wait() {
-    let d = daemon();
-    let id = d
-        .berth([
-            "run",
-            "-d",
-            "busybox",
-            "sh",
-            "-c",
-            "trap 'exit 42' USR1; while true; do sleep 0.1; done",
-        ])
-        .ok();
-    d.berth(["kill", "-s", "USR1", &id]).ok();
-    assert_eq!(d.berth(["wait", &id]).ok(), "42");
+    let d = Daemon::with_busybox();
+    for (sig, code) in [("USR1", "42"), ("HUP", "11")] {
+        let script = format!("trap 'exit {code}' {sig}; while true; do sleep 0.1; done");
+        let id = d.berth(["run", "-d", "busybox", "sh", "-c", &script]).ok();
+        d.berth(["kill", "-s", sig, &id]).ok();
+        assert_eq!(d.berth(["wait", &id]).ok(), code);
+    }
 }
 
 #[test]
 fn create_then_start_attach() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let name = unique("cs");
     d.berth([
         "create",
@@ -221,7 +210,7 @@ fn create_then_start_attach() {
 
 #[test]
 fn exec_runs_in_the_container() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let id = d
         .berth(["run", "-d", "-h", "exechost", "busybox", "sleep", "1000"])
         .ok();
@@ -253,7 +242,7 @@ fn exec_runs_in_the_container() {
 
 #[test]
 fn images_rmi_and_import() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let imgs = d.berth(["images"]).ok();
     assert!(
         imgs.contains("busybox") && imgs.contains("latest"),
@@ -283,7 +272,7 @@ fn images_rmi_and_import() {
 
 #[test]
 fn version_and_info() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let v = d.berth(["version"]).ok();
     assert!(v.contains("1.44"), "{v}");
     let info = d.berth(["info"]).ok();

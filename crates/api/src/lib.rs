@@ -1,6 +1,7 @@
 //! Docker Engine API (1.44, minimum 1.24) served on unix sockets over the [`engine`].
 #![recursion_limit = "256"]
 
+mod build;
 mod containers;
 mod events;
 mod exec;

@@ -45,6 +45,8 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
     /// Restart one or more containers
@@ -641,4 +643,45 @@ pub struct VolumePruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
+}
+
+/// `berth build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long = "tag", value_name = "list")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile")
+    #[arg(short = 'f', long = "file", value_name = "string")]
+    pub file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg", value_name = "list")]
+    pub build_args: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long = "target", value_name = "string")]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Set metadata for an image
+    #[arg(long = "label", value_name = "list")]
+    pub labels: Vec<String>,
+    /// Write the image ID to the file
+    #[arg(long = "iidfile", value_name = "string")]
+    pub iidfile: Option<String>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Set the networking mode for the RUN instructions during build (none|host)
+    #[arg(long = "network", value_name = "string")]
+    pub network: Option<String>,
+    /// Remove intermediate containers after a successful build (always on)
+    #[arg(long = "rm", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub rm: bool,
+    /// Always remove intermediate containers (always on)
+    #[arg(long = "force-rm")]
+    pub force_rm: bool,
+    /// PATH | -
+    #[arg(value_name = "PATH | URL | -")]
+    pub path: String,
 }

@@ -52,6 +52,7 @@ async fn dispatch_inner(client: Arc<Client>, command: Command) -> anyhow::Result
         Command::Images(a) => images::images(&client, a).await,
         Command::Rmi(a) => images::rmi(&client, a).await,
         Command::Import(a) => images::import(&client, a).await,
+        Command::Build(a) => cmd::build::build(&client, a).await,
         Command::Tag(a) => images::tag(&client, a).await,
         Command::Restart(a) => extra::restart(&client, a).await,
         Command::Pause(a) => extra::pause(&client, a, "pause").await,

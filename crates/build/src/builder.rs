@@ -835,7 +835,7 @@ impl Shared<'_> {
                         ins.line, ins.original
                     )));
                 }
-                self.emit(format!(" ---> Removed intermediate container {}\n", &id[..12]));
+                self.emit(format!("Removing intermediate container {}\n", &id[..12]));
                 Ok(())
             })
         })

@@ -21,6 +21,7 @@ pub enum BuildError {
     #[error("{0}")]
     Step(String),
     /// The image store failed.
+    #[cfg(feature = "builder")]
     #[error(transparent)]
     Image(#[from] image::ImageError),
     /// I/O.
@@ -36,6 +37,7 @@ impl BuildError {
     pub fn status(&self) -> u16 {
         match self {
             BuildError::Parse { .. } | BuildError::Syntax(_) | BuildError::Invalid(_) => 400,
+            #[cfg(feature = "builder")]
             BuildError::Image(image::ImageError::NotFound(_)) => 404,
             _ => 500,
         }

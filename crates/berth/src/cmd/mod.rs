@@ -1,5 +1,6 @@
 //! One module per group of verbs.
 
+pub mod build;
 pub mod container;
 pub mod exec;
 pub mod extra;

@@ -34,10 +34,11 @@ impl std::io::Read for ChannelReader {
 }
 
 fn options(q: &Query) -> Result<BuildOptions, String> {
-    let build_args: BTreeMap<String, Option<String>> = match q.get("buildargs").filter(|s| !s.is_empty()) {
-        Some(s) => serde_json::from_str(s).map_err(|e| format!("invalid buildargs: {e}"))?,
-        None => BTreeMap::new(),
-    };
+    let build_args: BTreeMap<String, Option<String>> =
+        match q.get("buildargs").filter(|s| !s.is_empty()) {
+            Some(s) => serde_json::from_str(s).map_err(|e| format!("invalid buildargs: {e}"))?,
+            None => BTreeMap::new(),
+        };
     let labels: BTreeMap<String, String> = match q.get("labels").filter(|s| !s.is_empty()) {
         Some(s) => serde_json::from_str(s).map_err(|e| format!("invalid labels: {e}"))?,
         None => BTreeMap::new(),
@@ -51,21 +52,29 @@ fn options(q: &Query) -> Result<BuildOptions, String> {
     let network = match q.get("networkmode").unwrap_or("") {
         "" | "default" | "none" => "none".to_string(),
         "host" => "host".to_string(),
-        other => return Err(format!("network mode {other:?} is not supported for builds (use none or host)")),
+        other => {
+            return Err(format!(
+                "network mode {other:?} is not supported for builds (use none or host)"
+            ))
+        }
     };
     Ok(BuildOptions {
         dockerfile: q.get("dockerfile").unwrap_or("Dockerfile").to_string(),
         tags: q.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
         build_args,
         no_cache: q.bool("nocache"),
-        target: q.get("target").filter(|s| !s.is_empty()).map(str::to_string),
+        target: q
+            .get("target")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         labels,
         network,
     })
 }
 
 fn error_line(msg: &str) -> Vec<u8> {
-    let mut v = serde_json::to_vec(&json!({"errorDetail": {"message": msg}, "error": msg})).unwrap_or_default();
+    let mut v = serde_json::to_vec(&json!({"errorDetail": {"message": msg}, "error": msg}))
+        .unwrap_or_default();
     v.extend_from_slice(b"\r\n");
     v
 }
@@ -88,7 +97,14 @@ pub async fn build(engine: Arc<Engine>, req: Request<Incoming>, q: Query) -> Res
     let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
     let dockerfile = opts.dockerfile.clone();
     let job = tokio::task::spawn_blocking(move || {
-        build::context::Context::unpack(ChannelReader { rx, cur: Bytes::new() }, ctx_dir, &dockerfile)
+        build::context::Context::unpack(
+            ChannelReader {
+                rx,
+                cur: Bytes::new(),
+            },
+            ctx_dir,
+            &dockerfile,
+        )
     });
     let mut body = req.into_body();
     let mut body_err = None;
@@ -144,7 +160,9 @@ pub async fn build(engine: Arc<Engine>, req: Request<Incoming>, q: Query) -> Res
         drop(ctx);
         if let Err(e) = res {
             let msg = match &e {
-                BuildError::Step(_) | BuildError::Parse { .. } | BuildError::Invalid(_) => e.to_string(),
+                BuildError::Step(_) | BuildError::Parse { .. } | BuildError::Invalid(_) => {
+                    e.to_string()
+                }
                 other => format!("build failed: {other}"),
             };
             let _ = otx.blocking_send(error_line(&msg));

@@ -82,11 +82,17 @@ pub fn parse_arg(
     let mut out = Vec::new();
     for raw in shell::split_raw(&ins.text(), escape) {
         let (k, v) = match raw.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(shell::word(v, escape, env).map_err(|e| at(ins, e))?)),
+            Some((k, v)) => (
+                k.to_string(),
+                Some(shell::word(v, escape, env).map_err(|e| at(ins, e))?),
+            ),
             None => (raw.clone(), None),
         };
         if k.is_empty() {
-            return Err(at(ins, BuildError::Syntax("ARG names can not be blank".into())));
+            return Err(at(
+                ins,
+                BuildError::Syntax("ARG names can not be blank".into()),
+            ));
         }
         out.push((k, v));
     }
@@ -140,9 +146,7 @@ pub fn build(
     }
     let df_path = ctx.dir().join(crate::ignore::clean(dockerfile));
     let text = std::fs::read_to_string(&df_path).map_err(|_| {
-        BuildError::Invalid(format!(
-            "Cannot locate specified Dockerfile: {dockerfile}"
-        ))
+        BuildError::Invalid(format!("Cannot locate specified Dockerfile: {dockerfile}"))
     })?;
     let df = parser::parse(&text)?;
     let given: BTreeMap<String, String> = opts
@@ -210,8 +214,9 @@ pub fn build(
                 .collect();
             hs.into_iter()
                 .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(BuildError::Internal("build thread panicked".into())))
+                    h.join().unwrap_or_else(|_| {
+                        Err(BuildError::Internal("build thread panicked".into()))
+                    })
                 })
                 .collect()
         });
@@ -228,13 +233,23 @@ pub fn build(
         .cloned()
         .flatten()
         .ok_or_else(|| {
-            BuildError::Invalid("the target stage produced no image (FROM scratch with nothing in it)".into())
+            BuildError::Invalid(
+                "the target stage produced no image (FROM scratch with nothing in it)".into(),
+            )
         })?;
-    let used = shared.used_args.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let used = shared
+        .used_args
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let unused: Vec<&String> = opts
         .build_args
         .keys()
-        .filter(|k| !used.contains(k) && !plan.meta_args.contains_key(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
+        .filter(|k| {
+            !used.contains(k)
+                && !plan.meta_args.contains_key(*k)
+                && !PREDEFINED_ARGS.contains(&k.as_str())
+        })
         .collect();
     if !unused.is_empty() {
         let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
@@ -244,7 +259,10 @@ pub fn build(
         )));
     }
     emit(Event::Aux(final_id.clone()));
-    emit(Event::Stream(format!("Successfully built {}\n", short(&final_id))));
+    emit(Event::Stream(format!(
+        "Successfully built {}\n",
+        short(&final_id)
+    )));
     for t in &opts.tags {
         env.store.tag(&final_id, t)?;
         let fam = image::Reference::parse(t)
@@ -268,8 +286,15 @@ const PREDEFINED_ARGS: [&str; 8] = [
 ];
 
 fn quote(s: &str) -> String {
-    if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '$' || c == '\\') {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$"))
+    if s.is_empty()
+        || s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '$' || c == '\\')
+    {
+        format!(
+            "\"{}\"",
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('$', "\\$")
+        )
     } else {
         s.to_string()
     }
@@ -366,19 +391,31 @@ impl Shared<'_> {
             .get("OnBuild")
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
+        if !triggers.is_empty() {
+            let n = triggers.len();
+            let s = if n == 1 { "" } else { "s" };
+            self.emit(format!("# Executing {n} build trigger{s}\n"));
+        }
         for t in triggers {
-            self.emit(format!("# Executing 1 build trigger\n"));
             let df = parser::parse(&t)?;
             for mut ins in df.instructions {
                 ins.line = stage.from.line;
                 self.step(&mut st, &ins, false)?;
             }
         }
-        if st.image.as_ref().is_some_and(|r| r.container_config().extra.contains_key("OnBuild")) {
+        if st
+            .image
+            .as_ref()
+            .is_some_and(|r| r.container_config().extra.contains_key("OnBuild"))
+        {
             // Triggers are not inherited by the child image.
             let mut cc = st.config();
             cc.extra.remove("OnBuild");
-            st.image = Some(self.commit_config(st.image.as_ref(), cc, "/bin/sh -c #(nop) ONBUILD cleared".into())?);
+            st.image = Some(self.commit_config(
+                st.image.as_ref(),
+                cc,
+                "/bin/sh -c #(nop) ONBUILD cleared".into(),
+            )?);
         }
         for ins in &stage.instructions {
             self.begin(ins);
@@ -411,7 +448,9 @@ impl Shared<'_> {
                 None => Ok(None),
             };
         }
-        self.image(base).map(Some).map_err(|e| step_err(&stage.from, e))
+        self.image(base)
+            .map(Some)
+            .map_err(|e| step_err(&stage.from, e))
     }
 
     /// A local image, pulled from its registry when absent.
@@ -513,7 +552,10 @@ impl Shared<'_> {
                         && port.split('-').all(|x| x.parse::<u16>().is_ok())
                         && matches!(proto.as_str(), "tcp" | "udp" | "sctp");
                     if !ok {
-                        return Err(at(ins, BuildError::Syntax(format!("invalid containerPort: {p}"))));
+                        return Err(at(
+                            ins,
+                            BuildError::Syntax(format!("invalid containerPort: {p}")),
+                        ));
                     }
                     ports.insert(format!("{port}/{proto}"), json!({}));
                 }
@@ -527,7 +569,12 @@ impl Shared<'_> {
                 let mut m = cc.volumes.clone().unwrap_or_default();
                 for v in vols {
                     if v.trim().is_empty() {
-                        return Err(at(ins, BuildError::Syntax("VOLUME specified can not be an empty string".into())));
+                        return Err(at(
+                            ins,
+                            BuildError::Syntax(
+                                "VOLUME specified can not be an empty string".into(),
+                            ),
+                        ));
                     }
                     m.insert(v, json!({}));
                 }
@@ -538,13 +585,27 @@ impl Shared<'_> {
                 Args::Exec(v) if !v.is_empty() => {
                     cc.extra.insert("Shell".into(), json!(v));
                 }
-                _ => return Err(at(ins, BuildError::Syntax("SHELL requires the arguments to be in JSON form".into()))),
+                _ => {
+                    return Err(at(
+                        ins,
+                        BuildError::Syntax(
+                            "SHELL requires the arguments to be in JSON form".into(),
+                        ),
+                    ))
+                }
             },
             "ONBUILD" => {
                 let t = ins.text();
-                let inner = t.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                let inner = t
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
                 if matches!(inner.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
-                    return Err(at(ins, BuildError::Syntax(format!("{inner} isn't allowed as an ONBUILD trigger"))));
+                    return Err(at(
+                        ins,
+                        BuildError::Syntax(format!("{inner} isn't allowed as an ONBUILD trigger")),
+                    ));
                 }
                 parser::parse(&t).map_err(|e| at(ins, BuildError::Syntax(e.to_string())))?;
                 let mut list: Vec<Value> = cc
@@ -560,7 +621,10 @@ impl Shared<'_> {
                 cc.extra.insert("Healthcheck".into(), hc);
             }
             other => {
-                return Err(at(ins, BuildError::Syntax(format!("unknown instruction: {other}"))))
+                return Err(at(
+                    ins,
+                    BuildError::Syntax(format!("unknown instruction: {other}")),
+                ))
             }
         }
         let created_by = format!("/bin/sh -c #(nop)  {}", ins.original);
@@ -580,7 +644,11 @@ impl Shared<'_> {
     fn key(&self, st: &StageState, ins: &Instruction, content: &str) -> String {
         let args = st.args_in_effect();
         let parent = st.image.as_ref().map(|r| r.id.as_str()).unwrap_or("");
-        let heredocs: String = ins.heredocs.iter().map(|h| format!("\n{}\n{}", h.name, h.content)).collect();
+        let heredocs: String = ins
+            .heredocs
+            .iter()
+            .map(|h| format!("\n{}\n{}", h.name, h.content))
+            .collect();
         let text = format!("{}{}", ins.original, heredocs);
         CacheKey {
             parent,
@@ -612,12 +680,26 @@ impl Shared<'_> {
         Ok(())
     }
 
-    fn metadata_step(&self, st: &mut StageState, ins: &Instruction, cc: ContainerConfig, created_by: String) -> Result<()> {
+    fn metadata_step(
+        &self,
+        st: &mut StageState,
+        ins: &Instruction,
+        cc: ContainerConfig,
+        created_by: String,
+    ) -> Result<()> {
         let key = self.key(st, ins, "");
-        self.cached(st, &key, |st| self.commit_config(st.image.as_ref(), cc, created_by))
+        self.cached(st, &key, |st| {
+            self.commit_config(st.image.as_ref(), cc, created_by)
+        })
     }
 
-    fn metadata_step_with(&self, st: &mut StageState, ins: &Instruction, cc: ContainerConfig, author: Option<String>) -> Result<()> {
+    fn metadata_step_with(
+        &self,
+        st: &mut StageState,
+        ins: &Instruction,
+        cc: ContainerConfig,
+        author: Option<String>,
+    ) -> Result<()> {
         let key = self.key(st, ins, "");
         let created_by = format!("/bin/sh -c #(nop)  {}", ins.original);
         self.cached(st, &key, |st| {
@@ -625,7 +707,12 @@ impl Shared<'_> {
         })
     }
 
-    fn commit_config(&self, base: Option<&ImageRecord>, cc: ContainerConfig, created_by: String) -> Result<ImageRecord> {
+    fn commit_config(
+        &self,
+        base: Option<&ImageRecord>,
+        cc: ContainerConfig,
+        created_by: String,
+    ) -> Result<ImageRecord> {
         self.commit_config_full(base, cc, created_by, None)
     }
 
@@ -663,7 +750,8 @@ impl Shared<'_> {
             comment: None,
             empty_layer: Some(true),
         });
-        let config_bytes = serde_json::to_vec(&config).map_err(|e| BuildError::Internal(e.to_string()))?;
+        let config_bytes =
+            serde_json::to_vec(&config).map_err(|e| BuildError::Internal(e.to_string()))?;
         let base_manifest: Option<Manifest> = base.and_then(|b| {
             Digest::parse(&b.manifest_digest)
                 .and_then(|d| store.content().read(&d))
@@ -705,7 +793,8 @@ impl Shared<'_> {
             layers,
             annotations: None,
         };
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| BuildError::Internal(e.to_string()))?;
+        let manifest_bytes =
+            serde_json::to_vec(&manifest).map_err(|e| BuildError::Internal(e.to_string()))?;
         Ok(store.commit_image(NewImage {
             config: config_bytes,
             manifest: manifest_bytes,
@@ -755,14 +844,24 @@ impl Shared<'_> {
     fn run_step(&self, st: &mut StageState, ins: &Instruction, cc: ContainerConfig) -> Result<()> {
         for (k, _) in &ins.flags {
             if k != "network" {
-                return Err(at(ins, BuildError::Syntax(format!("RUN --{k} is not supported by the classic builder"))));
+                return Err(at(
+                    ins,
+                    BuildError::Syntax(format!(
+                        "RUN --{k} is not supported by the classic builder"
+                    )),
+                ));
             }
         }
         let args = match &ins.args {
             Args::Exec(v) => v.clone(),
             Args::Shell(s) => {
                 let mut sh = shell_of(&cc);
-                let only_heredoc = ins.heredocs.len() == 1 && s.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == ins.heredocs[0].name;
+                let only_heredoc = ins.heredocs.len() == 1
+                    && s.trim()
+                        .trim_start_matches("<<")
+                        .trim_start_matches('-')
+                        .trim_matches(['"', '\''])
+                        == ins.heredocs[0].name;
                 if only_heredoc {
                     sh.push(ins.heredocs[0].content.clone());
                 } else {
@@ -781,7 +880,12 @@ impl Shared<'_> {
         let created_by = if build_args.is_empty() {
             args.join(" ")
         } else {
-            format!("|{} {} {}", build_args.len(), build_args.join(" "), args.join(" "))
+            format!(
+                "|{} {} {}",
+                build_args.len(),
+                build_args.join(" "),
+                args.join(" ")
+            )
         };
         let key = self.key(st, ins, "");
         let network = ins
@@ -801,16 +905,26 @@ impl Shared<'_> {
         let mut envs = cc.env.clone().unwrap_or_default();
         for (k, v) in st.args.iter() {
             if let Some(v) = v {
-                if !envs.iter().any(|e| e.split_once('=').map(|(a, _)| a) == Some(k.as_str())) {
+                if !envs
+                    .iter()
+                    .any(|e| e.split_once('=').map(|(a, _)| a) == Some(k.as_str()))
+                {
                     envs.push(format!("{k}={v}"));
                 }
             }
         }
         if !envs.iter().any(|e| e.starts_with("PATH=")) {
-            envs.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+            envs.insert(
+                0,
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            );
         }
         let user = cc.user.clone().unwrap_or_default();
-        let cwd = cc.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+        let cwd = cc
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into());
         let cmd_text = args.join(" ");
         self.cached(st, &key, |st| {
             self.with_snapshot(st, cc.clone(), created_by, |rootfs, id| {
@@ -852,7 +966,10 @@ impl Shared<'_> {
         for (k, _) in &ins.flags {
             let ok = matches!(k.as_str(), "chown" | "chmod" | "link") || (k == "from" && !is_add);
             if !ok {
-                return Err(at(ins, BuildError::Syntax(format!("{} --{k} is not supported", ins.keyword))));
+                return Err(at(
+                    ins,
+                    BuildError::Syntax(format!("{} --{k} is not supported", ins.keyword)),
+                ));
             }
         }
         let mut parts = match &ins.args {
@@ -864,7 +981,12 @@ impl Shared<'_> {
         }
         let dest_raw = parts.pop().unwrap_or_default();
         let chmod = match ins.flag("chmod") {
-            Some(m) => Some(u32::from_str_radix(m, 8).map_err(|_| at(ins, BuildError::Syntax(format!("invalid chmod parameter: {m}"))))?),
+            Some(m) => Some(u32::from_str_radix(m, 8).map_err(|_| {
+                at(
+                    ins,
+                    BuildError::Syntax(format!("invalid chmod parameter: {m}")),
+                )
+            })?),
             None => None,
         };
         // Sources: the context, another stage, or an image.
@@ -874,7 +996,13 @@ impl Shared<'_> {
             let before = st.stage;
             let rec = match self.plan.lookup(&f, before) {
                 Some(d) => {
-                    let id = self.results.lock().unwrap_or_else(|p| p.into_inner()).get(&d).cloned().flatten();
+                    let id = self
+                        .results
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&d)
+                        .cloned()
+                        .flatten();
                     match id {
                         Some(id) => Some(self.env.store.get(&id)?),
                         None => None,
@@ -889,11 +1017,21 @@ impl Shared<'_> {
             };
             let merged = self.env.snapshots.prepare(&key, &lowers)?;
             let id = rec.map(|r| r.id).unwrap_or_default();
-            from_mount = Some((SnapGuard { snaps: self.env.snapshots, key }, merged, id));
+            from_mount = Some((
+                SnapGuard {
+                    snaps: self.env.snapshots,
+                    key,
+                },
+                merged,
+                id,
+            ));
         }
         let (root, what) = match &from_mount {
             Some((_, m, _)) => (m.clone(), "the source image".to_string()),
-            None => (self.ctx.dir().to_path_buf(), "build context or excluded by .dockerignore".to_string()),
+            None => (
+                self.ctx.dir().to_path_buf(),
+                "build context or excluded by .dockerignore".to_string(),
+            ),
         };
         // Resolve and hash the sources.
         enum Src {
@@ -909,10 +1047,14 @@ impl Shared<'_> {
             if let Some(name) = s.strip_prefix("<<") {
                 let name = name.trim_start_matches('-').trim_matches(['"', '\'']);
                 let Some(h) = ins.heredocs.iter().find(|h| h.name == name) else {
-                    return Err(at(ins, BuildError::Syntax(format!("no heredoc named {name}"))));
+                    return Err(at(
+                        ins,
+                        BuildError::Syntax(format!("no heredoc named {name}")),
+                    ));
                 };
                 let content = if h.expand {
-                    shell::word(&h.content.replace('"', "\\\""), self.escape, lookup).unwrap_or_else(|_| h.content.clone())
+                    shell::word(&h.content.replace('"', "\\\""), self.escape, lookup)
+                        .unwrap_or_else(|_| h.content.clone())
                 } else {
                     h.content.clone()
                 };
@@ -921,7 +1063,9 @@ impl Shared<'_> {
                 srcs.push(Src::Heredoc(name.to_string(), content));
                 continue;
             }
-            if is_add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
+            if is_add
+                && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"))
+            {
                 return Err(step_err(ins, format!("ADD of a remote URL ({s}) is not supported: berth builds offline; download it into the context and COPY it")));
             }
             for src in copy::resolve(&root, s, &what).map_err(|e| step_err(ins, e))? {
@@ -941,7 +1085,13 @@ impl Shared<'_> {
         if srcs.len() > 1 && !dest_is_dir {
             return Err(step_err(ins, format!("When using {} with more than one source file, the destination must be a directory and end with a /", ins.keyword)));
         }
-        let created_by = format!("/bin/sh -c #(nop) {} {}:{} in {} ", ins.keyword, if srcs.len() == 1 { "file" } else { "multi" }, content, dest);
+        let created_by = format!(
+            "/bin/sh -c #(nop) {} {}:{} in {} ",
+            ins.keyword,
+            if srcs.len() == 1 { "file" } else { "multi" },
+            content,
+            dest
+        );
         let chown = ins.flag("chown").map(str::to_string);
         let res = self.cached(st, &key, |st| {
             self.with_snapshot(st, cc.clone(), created_by, |rootfs, _| {
@@ -958,7 +1108,11 @@ impl Shared<'_> {
                 for s in &srcs {
                     match s {
                         Src::Heredoc(name, content) => {
-                            let target = if dest_is_dir || dest_host.is_dir() { dest_host.join(name) } else { dest_host.clone() };
+                            let target = if dest_is_dir || dest_host.is_dir() {
+                                dest_host.join(name)
+                            } else {
+                                dest_host.clone()
+                            };
                             if let Some(p) = target.parent() {
                                 std::fs::create_dir_all(p)?;
                             }
@@ -968,11 +1122,21 @@ impl Shared<'_> {
                             let md = std::fs::symlink_metadata(&src.path)?;
                             if md.is_dir() {
                                 copy::copy(&src.path, &dest_host, attrs)?;
-                            } else if is_add && from_mount.is_none() && copy::is_archive(&src.path) {
-                                copy::extract(&src.path, &dest_host).map_err(|e| step_err(ins, e))?;
+                            } else if is_add && from_mount.is_none() && copy::is_archive(&src.path)
+                            {
+                                copy::extract(&src.path, &dest_host)
+                                    .map_err(|e| step_err(ins, e))?;
                             } else {
-                                let base = src.path.file_name().map(|n| n.to_owned()).unwrap_or_default();
-                                let target = if dest_is_dir || dest_host.is_dir() { dest_host.join(base) } else { dest_host.clone() };
+                                let base = src
+                                    .path
+                                    .file_name()
+                                    .map(|n| n.to_owned())
+                                    .unwrap_or_default();
+                                let target = if dest_is_dir || dest_host.is_dir() {
+                                    dest_host.join(base)
+                                } else {
+                                    dest_host.clone()
+                                };
                                 if let Some(p) = target.parent() {
                                     std::fs::create_dir_all(p)?;
                                 }
@@ -1023,7 +1187,13 @@ fn key_values(
     let mut out = Vec::new();
     if raw.first().is_some_and(|w| !w.contains('=')) {
         if !legacy {
-            return Err(at(ins, BuildError::Syntax(format!("{}: key=value pairs required (no = in {:?})", ins.keyword, raw[0]))));
+            return Err(at(
+                ins,
+                BuildError::Syntax(format!(
+                    "{}: key=value pairs required (no = in {:?})",
+                    ins.keyword, raw[0]
+                )),
+            ));
         }
         let key = raw[0].clone();
         let rest = text.trim_start()[key.len()..].trim();
@@ -1032,11 +1202,20 @@ fn key_values(
     }
     for w in raw {
         let Some((k, v)) = w.split_once('=') else {
-            return Err(at(ins, BuildError::Syntax(format!("{}: key=value pairs required (no = in {w:?})", ins.keyword))));
+            return Err(at(
+                ins,
+                BuildError::Syntax(format!(
+                    "{}: key=value pairs required (no = in {w:?})",
+                    ins.keyword
+                )),
+            ));
         };
         let k = shell::word(k, escape, lookup).map_err(|e| at(ins, e))?;
         if k.is_empty() {
-            return Err(at(ins, BuildError::Syntax(format!("{} names can not be blank", ins.keyword))));
+            return Err(at(
+                ins,
+                BuildError::Syntax(format!("{} names can not be blank", ins.keyword)),
+            ));
         }
         let v = shell::word(v, escape, lookup).map_err(|e| at(ins, e))?;
         out.push((k, v));
@@ -1051,9 +1230,15 @@ fn healthcheck(ins: &Instruction, cc: &ContainerConfig) -> Result<Value> {
     if t.eq_ignore_ascii_case("none") {
         return Ok(json!({"Test": ["NONE"]}));
     }
-    let rest = t.strip_prefix("CMD").or_else(|| t.strip_prefix("cmd")).ok_or_else(|| {
-        at(ins, BuildError::Syntax("HEALTHCHECK requires NONE or CMD".into()))
-    })?;
+    let rest = t
+        .strip_prefix("CMD")
+        .or_else(|| t.strip_prefix("cmd"))
+        .ok_or_else(|| {
+            at(
+                ins,
+                BuildError::Syntax("HEALTHCHECK requires NONE or CMD".into()),
+            )
+        })?;
     let test = match serde_json::from_str::<Vec<String>>(rest.trim()) {
         Ok(v) => {
             let mut t = vec!["CMD".to_string()];
@@ -1071,13 +1256,21 @@ fn healthcheck(ins: &Instruction, cc: &ContainerConfig) -> Result<Value> {
             "start-period" => "StartPeriod",
             "start-interval" => "StartInterval",
             "retries" => {
-                let n: i64 = v.parse().map_err(|_| at(ins, BuildError::Syntax(format!("invalid --retries {v}"))))?;
+                let n: i64 = v
+                    .parse()
+                    .map_err(|_| at(ins, BuildError::Syntax(format!("invalid --retries {v}"))))?;
                 hc["Retries"] = json!(n);
                 continue;
             }
-            other => return Err(at(ins, BuildError::Syntax(format!("unknown flag: --{other}")))),
+            other => {
+                return Err(at(
+                    ins,
+                    BuildError::Syntax(format!("unknown flag: --{other}")),
+                ))
+            }
         };
-        hc[field] = json!(parse_duration(v).ok_or_else(|| at(ins, BuildError::Syntax(format!("invalid duration {v}"))))?);
+        hc[field] = json!(parse_duration(v)
+            .ok_or_else(|| at(ins, BuildError::Syntax(format!("invalid duration {v}"))))?);
     }
     Ok(hc)
 }
@@ -1117,7 +1310,11 @@ fn parse_duration(s: &str) -> Option<i64> {
         total += n * mul;
     }
     if !num.is_empty() {
-        return if total == 0.0 && num == "0" { Some(0) } else { None };
+        return if total == 0.0 && num == "0" {
+            Some(0)
+        } else {
+            None
+        };
     }
     Some(total as i64)
 }
@@ -1139,9 +1336,22 @@ mod tests {
     #[test]
     fn env_forms() {
         let df = parser::parse("ENV A=1 B=\"x y\" C=${A}z\nENV D hello world\nLABEL a\n").unwrap();
-        let e = |k: &str| if k == "A" { Some("1".to_string()) } else { None };
+        let e = |k: &str| {
+            if k == "A" {
+                Some("1".to_string())
+            } else {
+                None
+            }
+        };
         let kv = key_values(&df.instructions[0], '\\', &e, true).unwrap();
-        assert_eq!(kv, vec![("A".into(), "1".into()), ("B".into(), "x y".into()), ("C".into(), "1z".into())]);
+        assert_eq!(
+            kv,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "x y".into()),
+                ("C".into(), "1z".into())
+            ]
+        );
         let kv = key_values(&df.instructions[1], '\\', &e, true).unwrap();
         assert_eq!(kv, vec![("D".into(), "hello world".into())]);
         assert!(key_values(&df.instructions[2], '\\', &e, false).is_err());

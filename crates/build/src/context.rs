@@ -43,7 +43,10 @@ impl Context {
         let mut ctx = ctx;
         if let Ok(text) = fs::read_to_string(ctx.dir.join(".dockerignore")) {
             ctx.ignore = Ignore::parse(&text);
-            let keep = [crate::ignore::clean(dockerfile), ".dockerignore".to_string()];
+            let keep = [
+                crate::ignore::clean(dockerfile),
+                ".dockerignore".to_string(),
+            ];
             prune(&ctx.dir, "", &ctx.ignore, &keep)?;
         }
         Ok(ctx)

@@ -144,7 +144,10 @@ pub fn copy(src: &Path, dest: &Path, attrs: Attrs) -> Result<()> {
             fs::create_dir_all(dest)?;
             set_attrs(dest, md.mode(), attrs)?;
         }
-        let mut names: Vec<_> = fs::read_dir(src)?.flatten().map(|e| e.file_name()).collect();
+        let mut names: Vec<_> = fs::read_dir(src)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         names.sort();
         for n in names {
             copy(&src.join(&n), &dest.join(&n), attrs)?;

@@ -152,7 +152,9 @@ mod tests {
 
     #[test]
     fn dockerignore_rules() {
-        let ig = Ignore::parse("# c\n*.log\n!keep.log\nbuild/\n**/tmp\n/secret\ndocs/*.md\n!docs/README.md\n");
+        let ig = Ignore::parse(
+            "# c\n*.log\n!keep.log\nbuild/\n**/tmp\n/secret\ndocs/*.md\n!docs/README.md\n",
+        );
         assert!(ig.excluded("a.log"));
         assert!(!ig.excluded("keep.log"));
         assert!(!ig.excluded("sub/a.log"), "* does not cross /");

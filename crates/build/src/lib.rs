@@ -24,6 +24,6 @@ mod run;
 #[cfg(feature = "builder")]
 pub mod stages;
 
-pub use error::{BuildError, Result};
 #[cfg(feature = "builder")]
 pub use builder::{build, BuildOptions, Event};
+pub use error::{BuildError, Result};

@@ -123,11 +123,19 @@ fn directives(lines: &[&str]) -> Result<(Option<String>, char, usize)> {
                 escape = Some(match v.as_str() {
                     "\\" => '\\',
                     "`" => '`',
-                    _ => return Err(parse_err(i + 1, format!("invalid escape token '{v}' does not match ` or \\"))),
+                    _ => {
+                        return Err(parse_err(
+                            i + 1,
+                            format!("invalid escape token '{v}' does not match ` or \\"),
+                        ))
+                    }
                 })
             }
             "syntax" | "escape" => {
-                return Err(parse_err(i + 1, format!("only one {k} parser directive can be used")))
+                return Err(parse_err(
+                    i + 1,
+                    format!("only one {k} parser directive can be used"),
+                ))
             }
             _ => return Ok((syntax, escape.unwrap_or('\\'), i)),
         }
@@ -316,7 +324,10 @@ pub fn parse(src: &str) -> Result<Dockerfile> {
         if matches!(args, Args::Shell(ref s) if s.is_empty())
             && !matches!(keyword.as_str(), "CMD" | "ENTRYPOINT" | "HEALTHCHECK")
         {
-            return Err(parse_err(start, format!("{keyword} requires at least one argument")));
+            return Err(parse_err(
+                start,
+                format!("{keyword} requires at least one argument"),
+            ));
         }
         instructions.push(Instruction {
             line: start,
@@ -348,7 +359,10 @@ mod tests {
         assert_eq!(df.instructions.len(), 4);
         assert_eq!(df.instructions[1].keyword, "RUN");
         assert_eq!(df.instructions[1].line, 5);
-        assert_eq!(df.instructions[1].args, Args::Shell("echo a   && echo b".into()));
+        assert_eq!(
+            df.instructions[1].args,
+            Args::Shell("echo a   && echo b".into())
+        );
         assert_eq!(
             df.instructions[2].args,
             Args::Exec(vec!["sh".into(), "-c".into(), "x".into()])
@@ -361,7 +375,10 @@ mod tests {
     fn escape_directive() {
         let df = parse("# escape=`\nFROM x\nRUN dir c:\\ `\n  && echo\n").unwrap();
         assert_eq!(df.escape, '`');
-        assert_eq!(df.instructions[1].args, Args::Shell("dir c:\\   && echo".into()));
+        assert_eq!(
+            df.instructions[1].args,
+            Args::Shell("dir c:\\   && echo".into())
+        );
         // A directive after an instruction is just a comment.
         let df = parse("FROM x\n# escape=`\nRUN a \\\n b\n").unwrap();
         assert_eq!(df.escape, '\\');
@@ -397,9 +414,15 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let e = parse("FROM x\n\nFOO bar\n").unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("unknown instruction: FOO"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("unknown instruction: FOO"),
+            "{e}"
+        );
         let e = parse("FROM x\nRUN <<EOF\necho\n").unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("unterminated heredoc"), "{e}");
+        assert!(
+            e.contains("line 2") && e.contains("unterminated heredoc"),
+            "{e}"
+        );
         let e = parse("FROM x\nRUN\n").unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
     }

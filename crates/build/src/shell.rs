@@ -78,7 +78,9 @@ fn process(s: &str, escape: char, env: Lookup<'_>, split: bool) -> Result<Vec<St
                 i += 1;
             }
             if i >= chars.len() {
-                return Err(BuildError::Syntax("unexpected end of statement while looking for matching single-quote".into()));
+                return Err(BuildError::Syntax(
+                    "unexpected end of statement while looking for matching single-quote".into(),
+                ));
             }
             i += 1;
         } else if c == '"' {
@@ -194,7 +196,9 @@ fn dollar(chars: &[char], i: usize, escape: char, env: Lookup<'_>) -> Result<(St
             j += 1;
         }
         let Some(&op) = chars.get(j) else {
-            return Err(BuildError::Syntax("missing '}' in variable substitution".into()));
+            return Err(BuildError::Syntax(
+                "missing '}' in variable substitution".into(),
+            ));
         };
         if !matches!(op, '-' | '+' | '?') {
             return Err(BuildError::Syntax(format!(
@@ -216,7 +220,9 @@ fn dollar(chars: &[char], i: usize, escape: char, env: Lookup<'_>) -> Result<(St
             j += 1;
         }
         if j >= chars.len() {
-            return Err(BuildError::Syntax("missing '}' in variable substitution".into()));
+            return Err(BuildError::Syntax(
+                "missing '}' in variable substitution".into(),
+            ));
         }
         let raw: String = chars[wstart..j].iter().collect();
         let alt = word(&raw, escape, env)?;
@@ -247,7 +253,11 @@ fn dollar(chars: &[char], i: usize, escape: char, env: Lookup<'_>) -> Result<(St
                 } else {
                     return Err(BuildError::Syntax(format!(
                         "{name}: {}",
-                        if alt.is_empty() { "is not allowed to be unset" } else { &alt }
+                        if alt.is_empty() {
+                            "is not allowed to be unset"
+                        } else {
+                            &alt
+                        }
                     )));
                 }
             }
@@ -300,7 +310,13 @@ mod tests {
     #[test]
     fn splitting() {
         let e: Lookup = &env;
-        assert_eq!(words("a \"b c\" $S", '\\', e).unwrap(), ["a", "b c", "a", "b"]);
-        assert_eq!(split_raw("a=1 b=\"x y\" c='z'", '\\'), ["a=1", "b=\"x y\"", "c='z'"]);
+        assert_eq!(
+            words("a \"b c\" $S", '\\', e).unwrap(),
+            ["a", "b c", "a", "b"]
+        );
+        assert_eq!(
+            split_raw("a=1 b=\"x y\" c='z'", '\\'),
+            ["a=1", "b=\"x y\"", "c='z'"]
+        );
     }
 }

@@ -50,9 +50,9 @@ impl Plan {
     pub fn target(&self, target: Option<&str>) -> Result<usize> {
         match target.filter(|t| !t.is_empty()) {
             None => Ok(self.stages.len() - 1),
-            Some(t) => self
-                .lookup(t, self.stages.len())
-                .ok_or_else(|| BuildError::Invalid(format!("failed to reach build target {t} in Dockerfile"))),
+            Some(t) => self.lookup(t, self.stages.len()).ok_or_else(|| {
+                BuildError::Invalid(format!("failed to reach build target {t} in Dockerfile"))
+            }),
         }
     }
 
@@ -80,7 +80,9 @@ pub fn plan(df: &Dockerfile, build_args: &BTreeMap<String, String>) -> Result<Pl
             let words = shell::words(&ins.text(), df.escape, &lookup).map_err(|e| at(ins, e))?;
             let (base, name) = match words.as_slice() {
                 [b] => (b.clone(), None),
-                [b, a, n] if a.eq_ignore_ascii_case("as") => (b.clone(), Some(n.to_ascii_lowercase())),
+                [b, a, n] if a.eq_ignore_ascii_case("as") => {
+                    (b.clone(), Some(n.to_ascii_lowercase()))
+                }
                 _ => {
                     return Err(BuildError::Parse {
                         line: ins.line,
@@ -125,7 +127,10 @@ pub fn plan(df: &Dockerfile, build_args: &BTreeMap<String, String>) -> Result<Pl
             None => {
                 return Err(BuildError::Parse {
                     line: ins.line,
-                    message: format!("{} before the first FROM (only ARG may come first)", ins.keyword),
+                    message: format!(
+                        "{} before the first FROM (only ARG may come first)",
+                        ins.keyword
+                    ),
                 })
             }
         }

@@ -52,7 +52,9 @@ fn assert_no_build_leftovers(d: &Daemon, out: &str) {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let root = d.root.to_string_lossy().into_owned();
     assert!(
-        !mounts.lines().any(|l| l.contains(&root) && l.contains("build-")),
+        !mounts
+            .lines()
+            .any(|l| l.contains(&root) && l.contains("build-")),
         "build mounts left"
     );
     let run = d.data_root().join("build/run");
@@ -158,7 +160,10 @@ CMD ["default-arg"]
     );
     let text = out.ok();
     assert!(text.contains("Successfully built"), "{text}");
-    assert!(text.contains(&format!("Successfully tagged {tag}")), "{text}");
+    assert!(
+        text.contains(&format!("Successfully tagged {tag}")),
+        "{text}"
+    );
     assert!(!text.contains("exit 7"), "unused stage was built: {text}");
     let id = image_id(&d, &tag);
     assert_eq!(std::fs::read_to_string(&iid).unwrap().trim(), id);
@@ -350,7 +355,10 @@ fn build_bad_input_fails_cleanly_naming_the_line() {
         let _ = std::fs::remove_dir_all(&ctx);
     }
     // The failing RUN printed its output before the error.
-    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN echo visible-output; exit 1\n")]);
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo visible-output; exit 1\n",
+    )]);
     let out = build(&d, &ctx, &[]);
     assert!(out.stdout.contains("visible-output"), "{out:?}");
     let _ = std::fs::remove_dir_all(&ctx);
@@ -382,7 +390,10 @@ fn docker_cli_legacy_build_against_berthd() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("Successfully built"), "{stdout}");
-    assert!(stdout.contains(&format!("Successfully tagged {tag}:latest")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("Successfully tagged {tag}:latest")),
+        "{stdout}"
+    );
     assert_eq!(d.docker(["run", "--rm", &tag]).ok(), "hello docker\n13");
     // Second build: cached, and `docker history` shows one row per instruction.
     let mut c = d.docker_cmd().unwrap();

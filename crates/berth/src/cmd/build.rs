@@ -15,11 +15,26 @@ use crate::cli::BuildArgs;
 use crate::client::{enc, Client, ReqBody};
 
 /// Tars `dir` (skipping what `ignore` excludes, but never the Dockerfile or .dockerignore).
-fn tar_context(dir: &Path, ignore: &Ignore, keep: &[String], extra: Option<(&str, &[u8])>) -> Result<Vec<u8>> {
+fn tar_context(
+    dir: &Path,
+    ignore: &Ignore,
+    keep: &[String],
+    extra: Option<(&str, &[u8])>,
+) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
-    fn walk(b: &mut tar::Builder<Vec<u8>>, root: &Path, rel: &str, ig: &Ignore, keep: &[String]) -> Result<()> {
-        let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
+    fn walk(
+        b: &mut tar::Builder<Vec<u8>>,
+        root: &Path,
+        rel: &str,
+        ig: &Ignore,
+        keep: &[String],
+    ) -> Result<()> {
+        let dir = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(rel)
+        };
         let mut names: Vec<_> = std::fs::read_dir(&dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .flatten()
@@ -27,7 +42,11 @@ fn tar_context(dir: &Path, ignore: &Ignore, keep: &[String], extra: Option<(&str
             .collect();
         names.sort();
         for n in names {
-            let r = if rel.is_empty() { n.clone() } else { format!("{rel}/{n}") };
+            let r = if rel.is_empty() {
+                n.clone()
+            } else {
+                format!("{rel}/{n}")
+            };
             let p = root.join(&r);
             let md = std::fs::symlink_metadata(&p)?;
             let excluded = ig.excluded(&r) && !keep.contains(&r);
@@ -101,8 +120,12 @@ pub async fn build(client: &Client, args: BuildArgs) -> Result<i32> {
                 extra = Some((dockerfile.clone(), data));
             }
             Some(p) => {
-                let abs = std::fs::canonicalize(p)
-                    .with_context(|| format!("unable to prepare context: the Dockerfile ({}) cannot be read", p.display()))?;
+                let abs = std::fs::canonicalize(p).with_context(|| {
+                    format!(
+                        "unable to prepare context: the Dockerfile ({}) cannot be read",
+                        p.display()
+                    )
+                })?;
                 let root = std::fs::canonicalize(&dir)?;
                 match abs.strip_prefix(&root) {
                     Ok(rel) => dockerfile = rel.to_string_lossy().into_owned(),
@@ -114,7 +137,12 @@ pub async fn build(client: &Client, args: BuildArgs) -> Result<i32> {
             }
         }
         let keep = vec![dockerfile.clone(), ".dockerignore".to_string()];
-        tar_context(&dir, &ignore, &keep, extra.as_ref().map(|(n, d)| (n.as_str(), d.as_slice())))?
+        tar_context(
+            &dir,
+            &ignore,
+            &keep,
+            extra.as_ref().map(|(n, d)| (n.as_str(), d.as_slice())),
+        )?
     };
     let mut q = String::new();
     let mut add = |k: &str, v: &str| {
@@ -178,7 +206,9 @@ pub async fn build(client: &Client, args: BuildArgs) -> Result<i32> {
     let mut out = std::io::stdout();
     while let Some(frame) = body.frame().await {
         let frame = frame.context("reading the build output")?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         buf.extend_from_slice(&data);
         while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
@@ -187,9 +217,14 @@ pub async fn build(client: &Client, args: BuildArgs) -> Result<i32> {
             if line.is_empty() {
                 continue;
             }
-            let Ok(msg) = serde_json::from_str::<Value>(line) else { continue };
+            let Ok(msg) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
             if let Some(err) = msg.get("error").and_then(Value::as_str) {
-                let detail = msg.pointer("/errorDetail/message").and_then(Value::as_str).unwrap_or(err);
+                let detail = msg
+                    .pointer("/errorDetail/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or(err);
                 eprintln!("{detail}");
                 failed = true;
             } else if let Some(s) = msg.get("stream").and_then(Value::as_str) {

@@ -416,3 +416,102 @@ fn docker_cli_legacy_build_against_berthd() {
     assert!(rows[2].contains("COPY"), "{hist}");
     let _ = std::fs::remove_dir_all(&ctx);
 }
+
+#[test]
+fn build_metadata_instructions_onbuild_shell_and_stdin_dockerfile() {
+    let d = Daemon::with_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        r#"FROM busybox AS base
+ONBUILD RUN echo triggered > /onbuild.txt
+FROM base
+SHELL ["/bin/sh", "-e", "-c"]
+RUN test "$(cat /onbuild.txt)" = triggered && echo shell-ok > /shell.txt
+HEALTHCHECK --interval=5s --retries=2 CMD true
+VOLUME ["/data"]
+MAINTAINER someone@example.com
+STOPSIGNAL SIGUSR1
+ENV A=1 \
+    B=${A}2
+ARG V=three
+ENV C=${V:+set}${V:-unset}
+"#,
+    )]);
+    let tag = unique("bmeta");
+    let out = build(&d, &ctx, &["-t", &tag]).ok();
+    assert!(out.contains("# Executing 1 build trigger"), "{out}");
+    let cfg: serde_json::Value = serde_json::from_str(
+        &d.berth(["inspect", "--format", "{{json .Config}}", &tag])
+            .ok(),
+    )
+    .unwrap();
+    assert_eq!(
+        cfg["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "true"])
+    );
+    assert_eq!(cfg["Healthcheck"]["Interval"], 5_000_000_000i64);
+    assert_eq!(cfg["Healthcheck"]["Retries"], 2);
+    assert!(cfg["Volumes"].get("/data").is_some(), "{cfg}");
+    assert_eq!(cfg["StopSignal"], "SIGUSR1");
+    assert_eq!(cfg["Shell"], serde_json::json!(["/bin/sh", "-e", "-c"]));
+    assert!(
+        cfg.get("OnBuild")
+            .is_none_or(|v| v.is_null() || v == &serde_json::json!([])),
+        "{cfg}"
+    );
+    let env: Vec<String> = serde_json::from_value(cfg["Env"].clone()).unwrap();
+    // As in docker, one ENV's substitutions see the values from before it.
+    assert!(env.contains(&"B=2".to_string()), "{env:?}");
+    assert!(env.contains(&"C=setthree".to_string()), "{env:?}");
+    assert_eq!(
+        d.berth(["inspect", "--format", "{{.Author}}", &tag]).ok(),
+        "someone@example.com"
+    );
+    assert_eq!(
+        d.berth(["run", "--rm", &tag, "cat", "/shell.txt", "/onbuild.txt"])
+            .ok(),
+        "shell-ok\ntriggered"
+    );
+    // A Dockerfile on stdin (no context), and -q printing only the id.
+    let out = d.berth_stdin(
+        ["build", "-q", "-t", &format!("{tag}-stdin"), "-"],
+        b"FROM busybox\nRUN echo from-stdin > /s\n",
+    );
+    let id = out.ok();
+    assert!(id.starts_with("sha256:") && !id.contains('\n'), "{id}");
+    assert_eq!(image_id(&d, &format!("{tag}-stdin")), id);
+    // ADD of a URL is refused clearly (no network during builds).
+    let out = d.berth_stdin(
+        ["build", "-"],
+        b"FROM busybox\nADD http://192.0.2.1/file /file\n",
+    );
+    let err = out.err();
+    assert!(
+        err.contains("not supported") && err.contains("line 2"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&ctx);
+}
+
+#[test]
+fn build_run_network_is_none_by_default_and_host_on_request() {
+    let d = Daemon::with_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN ls /sys/class/net > /nets\nCMD [\"cat\", \"/nets\"]\n",
+    )]);
+    let tag = unique("bnet");
+    build(&d, &ctx, &["-t", &tag]).ok();
+    assert_eq!(d.berth(["run", "--rm", &tag]).ok(), "lo");
+    build(&d, &ctx, &["-t", &tag, "--no-cache", "--network", "host"]).ok();
+    let host_nets = d.berth(["run", "--rm", &tag]).ok();
+    let got: Vec<&str> = host_nets.lines().collect();
+    assert!(
+        got.len() > 1 && got.iter().all(|n| !n.is_empty()),
+        "{host_nets}"
+    );
+    assert!(got.contains(&"lo"), "{host_nets}");
+    let out = build(&d, &ctx, &["--network", "bridge"]);
+    assert!(out.err().contains("not supported"), "{out:?}");
+    let _ = std::fs::remove_dir_all(&ctx);
+}

@@ -127,6 +127,53 @@ fn short(id: &str) -> &str {
     &h[..12.min(h.len())]
 }
 
+/// Removes what builds of an earlier daemon process left behind (a crash or kill mid-build):
+/// runtime containers and bundles under `D/build/run`, `build-*` snapshots, unpacked contexts
+/// other than `keep`. Runs once per process, before its first build.
+fn cleanup_stale(env: &Env<'_>, keep: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(rd) = std::fs::read_dir(env.build_root.join("run")) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = std::process::Command::new(&env.runtime)
+                    .arg("--root")
+                    .arg(&env.runtime_root)
+                    .args(["delete", "--force", &id])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        if let Ok(p) = env.snapshots.path("x") {
+            if let Some(dir) = p.parent() {
+                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    let key = e.file_name().to_string_lossy().into_owned();
+                    if key.starts_with("build-") {
+                        let _ = env.snapshots.remove(&key);
+                    }
+                }
+            }
+        }
+        // Contexts of this process (being unpacked by concurrent requests) are newer than it.
+        let started = std::fs::metadata("/proc/self")
+            .and_then(|m| m.modified())
+            .ok();
+        if let (Ok(rd), Some(started)) = (std::fs::read_dir(env.build_root.join("ctx")), started) {
+            for e in rd.flatten() {
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < started);
+                if e.path() != keep && old {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    });
+}
+
 /// Builds the image described by the context; returns the final image id. Nothing is tagged
 /// unless every step succeeded.
 pub fn build(
@@ -140,6 +187,7 @@ pub fn build(
     } else {
         &opts.dockerfile
     };
+    cleanup_stale(env, ctx.dir());
     for t in &opts.tags {
         image::Reference::parse(t)
             .map_err(|e| BuildError::Invalid(format!("invalid tag {t:?}: {e}")))?;

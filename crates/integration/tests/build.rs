@@ -515,3 +515,52 @@ fn build_run_network_is_none_by_default_and_host_on_request() {
     assert!(out.err().contains("not supported"), "{out:?}");
     let _ = std::fs::remove_dir_all(&ctx);
 }
+
+#[test]
+fn build_leftovers_of_a_killed_daemon_are_cleaned_by_the_next_build() {
+    let mut d = Daemon::with_busybox();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN sleep 60\n")]);
+    let mut child = std::process::Command::new(integration::daemon::bin("berth"))
+        .arg("-H")
+        .arg(d.host())
+        .arg("build")
+        .arg(&ctx)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = d.data_root().join("build/run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut id = None;
+    while id.is_none() && std::time::Instant::now() < deadline {
+        id = std::fs::read_dir(&run)
+            .ok()
+            .and_then(|mut rd| rd.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let id = id.expect("the RUN step never started");
+    // Let the runtime start the container, then kill the daemon mid-step.
+    let state = d.exec_root().join("runtime").join(&id);
+    while !state.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.kill9();
+    let _ = child.wait();
+    d.restart();
+    let ctx2 = context(&[("Dockerfile", "FROM busybox\nRUN true\n")]);
+    let out = build(&d, &ctx2, &[]);
+    out.ok();
+    // The stale container is gone (runtime state, cgroups), as are its snapshot and bundle.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!state.exists(), "runtime state of {id} left");
+    let fake = format!(" ---> Running in {}\n", &id[..12]);
+    assert_no_build_leftovers(&d, &format!("{}{fake}", out.stdout));
+    let _ = std::fs::remove_dir_all(&ctx);
+    let _ = std::fs::remove_dir_all(&ctx2);
+}

@@ -564,3 +564,37 @@ fn build_leftovers_of_a_killed_daemon_are_cleaned_by_the_next_build() {
     let _ = std::fs::remove_dir_all(&ctx);
     let _ = std::fs::remove_dir_all(&ctx2);
 }
+
+#[test]
+fn build_independent_stages_run_concurrently_and_unneeded_ones_are_skipped() {
+    let d = Daemon::with_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox AS a\nRUN date +%s > /start && sleep 3 && date +%s > /end\n\
+         FROM busybox AS b\nRUN date +%s > /start && sleep 3 && date +%s > /end\n\
+         FROM busybox AS skipped\nRUN echo never-built-stage\n\
+         FROM busybox\nCOPY --from=a /start /a-start\nCOPY --from=a /end /a-end\n\
+         COPY --from=b /start /b-start\nCOPY --from=b /end /b-end\n\
+         CMD [\"cat\", \"/a-start\", \"/a-end\", \"/b-start\", \"/b-end\"]\n",
+    )]);
+    let tag = unique("bpar");
+    let out = build(&d, &ctx, &["-t", &tag]).ok();
+    assert!(!out.contains("never-built-stage"), "{out}");
+    let times: Vec<u64> = d
+        .berth(["run", "--rm", &tag])
+        .ok()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let (a0, a1, b0, b1) = (times[0], times[1], times[2], times[3]);
+    // The two RUN steps overlapped in time.
+    assert!(
+        a0 < b1 && b0 < a1,
+        "stages ran one after the other: {times:?}"
+    );
+    // `--target` builds only what that stage needs.
+    let out = build(&d, &ctx, &["--target", "skipped"]).ok();
+    assert!(out.contains("never-built-stage"), "{out}");
+    assert!(!out.contains("sleep 3"), "{out}");
+    let _ = std::fs::remove_dir_all(&ctx);
+}

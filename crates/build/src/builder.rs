@@ -57,7 +57,13 @@ pub struct Env<'a> {
     pub runtime_root: PathBuf,
     /// `D/build` (cache db, bundles).
     pub build_root: PathBuf,
+    /// Pulls an image that is not present locally (FROM / COPY --from); `None`: such a build
+    /// fails with a clear error. Called from the build thread; may block.
+    pub pull: Option<PullFn<'a>>,
 }
+
+/// See [`Env::pull`]: pulls `reference` into the store, or says why not.
+pub type PullFn<'a> = &'a (dyn Fn(&str) -> std::result::Result<(), String> + Sync);
 
 impl<'a> Env<'a> {
     /// The environment of `engine`'s daemon.
@@ -69,6 +75,7 @@ impl<'a> Env<'a> {
             runtime: cfg.runtime.clone(),
             runtime_root: cfg.exec_root.join("runtime"),
             build_root: cfg.data_root.join("build"),
+            pull: None,
         }
     }
 }
@@ -508,10 +515,18 @@ impl Shared<'_> {
             Err(image::ImageError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        Err(BuildError::Invalid(format!(
-            "pull access denied for {}: the image is not present locally (berth builds do not pull; run `berth pull {name}` or import it first)",
-            name
-        )))
+        let Some(pull) = self.env.pull else {
+            return Err(BuildError::Invalid(format!(
+                "pull access denied for {name}: the image is not present locally (this daemon cannot pull during builds; pull or import it first)"
+            )));
+        };
+        self.emit(format!("Pulling {name} (not present locally)\n"));
+        pull(name).map_err(|e| {
+            BuildError::Invalid(format!(
+                "image {name} is not present locally and pulling it failed: {e}"
+            ))
+        })?;
+        Ok(self.env.store.get(name)?)
     }
 
     /// One instruction of a stage.
@@ -588,7 +603,10 @@ impl Shared<'_> {
                 } else {
                     format!("{}/{}", base.trim_end_matches('/'), w)
                 };
-                cc.working_dir = Some(format!("/{}", crate::ignore::clean(&p)));
+                let dir = format!("/{}", crate::ignore::clean(&p));
+                cc.working_dir = Some(dir.clone());
+                let created_by = format!("/bin/sh -c #(nop) WORKDIR {dir}");
+                return self.workdir_step(st, ins, cc, &dir, created_by);
             }
             "USER" => cc.user = Some(word(&ins.text())?),
             "EXPOSE" => {
@@ -851,6 +869,51 @@ impl Shared<'_> {
             references: Vec::new(),
             created: Some(created),
         })?)
+    }
+
+    /// WORKDIR: like docker, the directory is created in the image when it does not exist
+    /// (a layer); otherwise the step only changes the config.
+    fn workdir_step(
+        &self,
+        st: &mut StageState,
+        ins: &Instruction,
+        cc: ContainerConfig,
+        dir: &str,
+        created_by: String,
+    ) -> Result<()> {
+        let key = self.key(st, ins, "");
+        self.cached(st, &key, |st| {
+            let id = random_hex();
+            let snap = format!("build-{}", &id[..24]);
+            let lowers = match &st.image {
+                Some(r) => self.env.store.layer_dirs(r)?,
+                None => Vec::new(),
+            };
+            let merged = self.env.snapshots.prepare(&snap, &lowers)?;
+            let guard = SnapGuard {
+                snaps: self.env.snapshots,
+                key: snap.clone(),
+            };
+            let host = copy::scoped(&merged, dir);
+            if host.is_dir() {
+                drop(guard);
+                return self.commit_config(st.image.as_ref(), cc, created_by);
+            }
+            std::fs::create_dir_all(&host).map_err(|e| step_err(ins, e))?;
+            self.env.snapshots.unmount(&snap)?;
+            let upper = self.env.snapshots.upper_dir(&snap)?;
+            let rec = self.env.store.commit(
+                st.image.as_ref(),
+                &upper,
+                image::CommitOptions {
+                    config: Some(cc),
+                    created_by: Some(created_by),
+                    ..Default::default()
+                },
+            )?;
+            drop(guard);
+            Ok(rec)
+        })
     }
 
     /// Mounts a fresh snapshot of the current image, lets `f` change it, commits the upper

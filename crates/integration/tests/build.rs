@@ -435,6 +435,8 @@ ENV A=1 \
     B=${A}2
 ARG V=three
 ENV C=${V:+set}${V:-unset}
+WORKDIR /newdir
+WORKDIR sub
 "#,
     )]);
     let tag = unique("bmeta");
@@ -472,6 +474,8 @@ ENV C=${V:+set}${V:-unset}
             .ok(),
         "shell-ok\ntriggered"
     );
+    // WORKDIR made the (relative) directory in the image.
+    assert_eq!(d.berth(["run", "--rm", &tag, "pwd"]).ok(), "/newdir/sub");
     // A Dockerfile on stdin (no context), and -q printing only the id.
     let out = d.berth_stdin(
         ["build", "-q", "-t", &format!("{tag}-stdin"), "-"],

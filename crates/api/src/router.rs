@@ -67,6 +67,7 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (Some("exec"), _) => exec::route(engine, req, m, &segs[1..], q).await,
         (Some("images"), _) => images::route(engine, req, m, &path["/images".len()..], q, api_ver).await,
         (Some("volumes"), _) => volumes::route(engine, req, m, &segs[1..], q).await,
+        (Some("networks"), _) => crate::networks::route(engine, req, m, &segs[1..], q).await,
         (Some("swarm" | "services" | "nodes" | "tasks" | "secrets" | "configs"), _) => error_resp(
             503,
             "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",

@@ -443,18 +443,22 @@ fn link_kind_supported(kind: &str, parent: &str) -> bool {
 }
 
 #[test]
-fn macvlan_and_ipvlan_on_a_dummy_parent() {
+fn macvlan_and_ipvlan_on_a_test_made_parent() {
     let d = Daemon::with_busybox();
-    let parent = format!("{}dm", d.net_tag);
+    // the parent: one end of a test-made veth pair (this kernel may have no `dummy`)
+    let parent = format!("{}pa", d.net_tag);
+    let peer = format!("{}pb", d.net_tag);
     let st = Command::new("ip")
-        .args(["link", "add", &parent, "type", "dummy"])
+        .args(["link", "add", &parent, "type", "veth", "peer", "name", &peer])
         .status()
         .unwrap();
-    assert!(st.success(), "cannot make a dummy link");
-    Command::new("ip")
-        .args(["link", "set", &parent, "up"])
-        .status()
-        .unwrap();
+    assert!(st.success(), "cannot make a veth pair");
+    for l in [&parent, &peer] {
+        Command::new("ip")
+            .args(["link", "set", l, "up"])
+            .status()
+            .unwrap();
+    }
     let mut tried = 0;
     for kind in ["macvlan", "ipvlan"] {
         if !link_kind_supported(kind, &parent) {

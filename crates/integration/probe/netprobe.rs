@@ -6,7 +6,7 @@
 //! netprobe resolve NAME                  A records via the nameserver of /etc/resolv.conf
 //! netprobe tcp-get HOST PORT PATH        HTTP/1.0 GET, print the body (HOST may be a name)
 //! netprobe tcp-sink PORT                 accept one connection, count bytes, print them
-//! netprobe tcp-source IP PORT BYTES      send BYTES zero bytes
+//! netprobe tcp-source IP PORT BYTES      send BYTES zero bytes, print "BYTES SECONDS"
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -163,6 +163,7 @@ fn main() {
                 total += n as u64;
             }
             println!("{total}");
+            let _ = c.shutdown(std::net::Shutdown::Both);
         }
         Some("tcp-source") => {
             let ip = resolve(&arg(2))
@@ -171,8 +172,20 @@ fn main() {
                 .unwrap_or_else(|| die("cannot resolve"));
             let port: u16 = arg(3).parse().unwrap_or_else(|_| die("bad port"));
             let mut left: u64 = arg(4).parse().unwrap_or_else(|_| die("bad size"));
-            let mut s = TcpStream::connect((ip, port))
-                .unwrap_or_else(|e| die(&format!("connect {ip}:{port}: {e}")));
+            let total = left;
+            // the server may still be starting: retry the connect for 10 s
+            let mut tries = 0;
+            let mut s = loop {
+                match TcpStream::connect((ip, port)) {
+                    Ok(s) => break s,
+                    Err(e) if tries >= 100 => die(&format!("connect {ip}:{port}: {e}")),
+                    Err(_) => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            };
+            let t0 = std::time::Instant::now();
             let buf = vec![0u8; 1 << 16];
             while left > 0 {
                 let n = (left as usize).min(buf.len());
@@ -181,6 +194,10 @@ fn main() {
                     Err(e) => die(&format!("write: {e}")),
                 }
             }
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+            println!("{total} {:.6}", t0.elapsed().as_secs_f64());
         }
         _ => die("usage: netprobe udp-echo|udp-ask|resolve|tcp-get|tcp-sink|tcp-source ..."),
     }

@@ -224,7 +224,10 @@ fn matches_filters(engine: &Arc<Engine>, c: &Container, f: &HashMap<String, Vec<
                 vals.iter().any(|v| {
                     ns["Networks"].as_object().is_some_and(|o| {
                         o.iter().any(|(name, e)| {
-                            name == v || e["NetworkID"].as_str().is_some_and(|id| !v.is_empty() && id.starts_with(v.as_str()))
+                            name == v
+                                || e["NetworkID"]
+                                    .as_str()
+                                    .is_some_and(|id| !v.is_empty() && id.starts_with(v.as_str()))
                         })
                     })
                 })

@@ -36,9 +36,9 @@ impl NetArgs {
             cfg = cfg.with_prefix(tag);
         }
         if let Some(bip) = &self.bip {
-            let net: ipnet::Ipv4Net = bip
-                .parse()
-                .with_context(|| format!("invalid --bip {bip:?}: want a CIDR such as 172.17.0.1/16"))?;
+            let net: ipnet::Ipv4Net = bip.parse().with_context(|| {
+                format!("invalid --bip {bip:?}: want a CIDR such as 172.17.0.1/16")
+            })?;
             if net.prefix_len() > 30 {
                 bail!("invalid --bip {bip:?}: the subnet is too small");
             }

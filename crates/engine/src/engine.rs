@@ -102,10 +102,7 @@ impl Engine {
     }
 
     /// [`Engine::open`] with explicit network settings (bridge names, default subnet).
-    pub async fn open_with_network(
-        cfg: EngineConfig,
-        net: network::Config,
-    ) -> Result<Arc<Engine>> {
+    pub async fn open_with_network(cfg: EngineConfig, net: network::Config) -> Result<Arc<Engine>> {
         let paths = Paths {
             data_root: cfg.data_root.clone(),
             exec_root: cfg.exec_root.clone(),

@@ -73,9 +73,10 @@ fn parse_settings(network: &str, s: Option<&Value>) -> Result<Wanted> {
         .or_else(|| s["IPAddress"].as_str())
         .unwrap_or("");
     if !ip.is_empty() {
-        w.ip = Some(ip.parse().map_err(|_| {
-            EngineError::InvalidParameter(format!("invalid IPv4 address: {ip}"))
-        })?);
+        w.ip =
+            Some(ip.parse().map_err(|_| {
+                EngineError::InvalidParameter(format!("invalid IPv4 address: {ip}"))
+            })?);
     }
     Ok(w)
 }
@@ -159,7 +160,7 @@ impl Engine {
     /// ports parse and are allowed with the mode, `--ip` only on user networks.
     pub(crate) fn net_validate(&self, c: &Container) -> Result<()> {
         let mode = NetworkMode::parse(&c.host_config.network_mode);
-        let ports = port_bindings(c)?;
+        port_bindings(c)?;
         let has_bindings = c
             .host_config
             .extra
@@ -176,18 +177,15 @@ impl Engine {
                     ));
                 }
             }
-            NetworkMode::Host | NetworkMode::None if has_bindings => {
-                // docker ignores them for host (with a warning) and refuses them for none
-                if mode == NetworkMode::None {
-                    return Err(EngineError::InvalidParameter(
-                        "conflicting options: port publishing and the container type network mode"
-                            .into(),
-                    ));
-                }
+            NetworkMode::None if has_bindings => {
+                // docker ignores them for `host` (with a warning) and refuses them for `none`
+                return Err(EngineError::InvalidParameter(
+                    "conflicting options: port publishing and the container type network mode"
+                        .into(),
+                ));
             }
             _ => {}
         }
-        let _ = ports;
         for w in wanted(c)? {
             let n = self.network.get(&w.network).map_err(|e| match e {
                 NetworkError::NotFound(_) => {
@@ -197,8 +195,7 @@ impl Engine {
             })?;
             if w.ip.is_some() && n.predefined {
                 return Err(EngineError::InvalidParameter(
-                    "user specified IP address is supported on user defined networks only"
-                        .into(),
+                    "user specified IP address is supported on user defined networks only".into(),
                 ));
             }
             if !w.aliases.is_empty() && n.predefined {
@@ -272,7 +269,11 @@ impl Engine {
                         netns: path.clone(),
                         aliases: w.aliases.clone(),
                         ip: w.ip,
-                        ports: if give_ports { ports.clone() } else { Vec::new() },
+                        ports: if give_ports {
+                            ports.clone()
+                        } else {
+                            Vec::new()
+                        },
                     },
                 )?;
             }
@@ -376,9 +377,12 @@ impl Engine {
             .container_endpoints(&c.id)?
             .iter()
             .any(|(x, _)| x.id == n.id)
-            || wanted(&c)?
-                .iter()
-                .any(|w| self.network.get(&w.network).map(|x| x.id == n.id).unwrap_or(false));
+            || wanted(&c)?.iter().any(|w| {
+                self.network
+                    .get(&w.network)
+                    .map(|x| x.id == n.id)
+                    .unwrap_or(false)
+            });
         if already {
             return Err(EngineError::Conflict(format!(
                 "endpoint with name {} already exists in network {}",
@@ -583,7 +587,10 @@ impl Engine {
         // exposed but unpublished ports show as null
         if let (Some(obj), Some(exp)) = (
             ports_json.as_object_mut(),
-            c.config.extra.get("ExposedPorts").and_then(Value::as_object),
+            c.config
+                .extra
+                .get("ExposedPorts")
+                .and_then(Value::as_object),
         ) {
             if c.state.running {
                 for k in exp.keys() {
@@ -629,7 +636,12 @@ impl Engine {
             }
         }
         if out.is_empty() && c.state.running {
-            if let Some(exp) = c.config.extra.get("ExposedPorts").and_then(Value::as_object) {
+            if let Some(exp) = c
+                .config
+                .extra
+                .get("ExposedPorts")
+                .and_then(Value::as_object)
+            {
                 for k in exp.keys() {
                     let (p, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
                     if let Ok(p) = p.parse::<u16>() {

@@ -25,7 +25,15 @@ fn probe() -> PathBuf {
         let src = concat!(env!("CARGO_MANIFEST_DIR"), "/probe/netprobe.rs");
         let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
         let st = Command::new(rustc)
-            .args(["--edition", "2021", "-O", "-C", "target-feature=+crt-static", src, "-o"])
+            .args([
+                "--edition",
+                "2021",
+                "-O",
+                "-C",
+                "target-feature=+crt-static",
+                src,
+                "-o",
+            ])
             .arg(&out)
             .status()
             .expect("run rustc");
@@ -227,7 +235,8 @@ fn daemon_restart_keeps_addresses_and_ports() {
     let port = free_port();
     let subnet = pick_subnet();
     let net = integration::daemon::unique("rn");
-    d.berth(["network", "create", "--subnet", &subnet, &net]).ok();
+    d.berth(["network", "create", "--subnet", &subnet, &net])
+        .ok();
     let name = integration::daemon::unique("keep");
     d.berth([
         "run",
@@ -270,7 +279,10 @@ fn user_network_dns_disconnect_and_isolation() {
         .ok();
     d.berth(["network", "create", "--subnet", &s2, &n2]).ok();
     let ls = d.berth(["network", "ls"]).ok();
-    assert!(ls.contains(&n1) && ls.contains(&n2) && ls.contains("bridge"), "{ls}");
+    assert!(
+        ls.contains(&n1) && ls.contains(&n2) && ls.contains("bridge"),
+        "{ls}"
+    );
     let a = integration::daemon::unique("a");
     d.berth([
         "run",
@@ -308,9 +320,7 @@ fn user_network_dns_disconnect_and_isolation() {
     let resolv = d.berth(["exec", &b, "cat", "/etc/resolv.conf"]).ok();
     assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
     let deadline = Instant::now() + Duration::from_secs(20);
-    let fetch = |target: &str| {
-        d.berth(["exec", &b, "/netprobe", "tcp-get", target, "80", "/"])
-    };
+    let fetch = |target: &str| d.berth(["exec", &b, "/netprobe", "tcp-get", target, "80", "/"]);
     loop {
         let out = fetch(&a);
         if out.code == 0 {
@@ -321,10 +331,7 @@ fn user_network_dns_disconnect_and_isolation() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(fetch("websvc").ok(), "hello-from-a");
-    assert_eq!(
-        d.berth(["exec", &b, "/netprobe", "resolve", &a]).ok(),
-        a_ip
-    );
+    assert_eq!(d.berth(["exec", &b, "/netprobe", "resolve", &a]).ok(), a_ip);
     // busybox wget by name (nslookup/wget through 127.0.0.11)
     let w = d.berth(["exec", &b, "wget", "-q", "-O", "-", &format!("http://{a}/")]);
     if w.code == 0 {
@@ -353,9 +360,11 @@ fn user_network_dns_disconnect_and_isolation() {
         "300",
     ])
     .ok();
-    d.berth(["network", "connect", "--alias", "cc", &n1, &c]).ok();
+    d.berth(["network", "connect", "--alias", "cc", &n1, &c])
+        .ok();
     assert_eq!(
-        d.berth(["exec", &c, "/netprobe", "tcp-get", &a, "80", "/"]).ok(),
+        d.berth(["exec", &c, "/netprobe", "tcp-get", &a, "80", "/"])
+            .ok(),
         "hello-from-a"
     );
     let j = inspect(&d, &c);
@@ -375,7 +384,9 @@ fn user_network_dns_disconnect_and_isolation() {
     let e = d.berth(["network", "rm", &n1]).err();
     assert!(e.contains("active endpoints"), "{e}");
     d.berth(["rm", "-f", &a, &b, &c]).ok();
-    let pruned = d.berth(["network", "prune", "-f", "--filter", "label=t=1"]).ok();
+    let pruned = d
+        .berth(["network", "prune", "-f", "--filter", "label=t=1"])
+        .ok();
     assert!(pruned.contains(&n1), "{pruned}");
     d.berth(["network", "rm", &n2]).ok();
     let ls = d.berth(["network", "ls", "-q"]).ok();
@@ -404,7 +415,8 @@ fn udp_published_port() {
     ])
     .ok();
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut buf = [0u8; 256];
     let deadline = Instant::now() + Duration::from_secs(20);
     let got = loop {
@@ -424,7 +436,12 @@ fn udp_published_port() {
         .as_str()
         .unwrap()
         .to_string();
-    let out = run_in(&d, "bridge", &format!("/netprobe udp-ask {gw} {port} hairpin")).ok();
+    let out = run_in(
+        &d,
+        "bridge",
+        &format!("/netprobe udp-ask {gw} {port} hairpin"),
+    )
+    .ok();
     assert_eq!(out, "echo:hairpin");
     finish(d);
 }
@@ -432,7 +449,16 @@ fn udp_published_port() {
 fn link_kind_supported(kind: &str, parent: &str) -> bool {
     let probe_name = format!("{}p", &parent[..parent.len().min(13)]);
     let ok = Command::new("ip")
-        .args(["link", "add", "link", parent, "name", &probe_name, "type", kind])
+        .args([
+            "link",
+            "add",
+            "link",
+            parent,
+            "name",
+            &probe_name,
+            "type",
+            kind,
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
@@ -449,7 +475,9 @@ fn macvlan_and_ipvlan_on_a_test_made_parent() {
     let parent = format!("{}pa", d.net_tag);
     let peer = format!("{}pb", d.net_tag);
     let st = Command::new("ip")
-        .args(["link", "add", &parent, "type", "veth", "peer", "name", &peer])
+        .args([
+            "link", "add", &parent, "type", "veth", "peer", "name", &peer,
+        ])
         .status()
         .unwrap();
     assert!(st.success(), "cannot make a veth pair");
@@ -498,7 +526,11 @@ fn macvlan_and_ipvlan_on_a_test_made_parent() {
         assert!(a_ip.starts_with(subnet.trim_end_matches("0/24")), "{a_ip}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let out = run_in(&d, &net, &format!("/netprobe tcp-get {a_ip} 80 / && /netprobe tcp-get {a} 80 /"));
+            let out = run_in(
+                &d,
+                &net,
+                &format!("/netprobe tcp-get {a_ip} 80 / && /netprobe tcp-get {a} 80 /"),
+            );
             if out.code == 0 {
                 assert_eq!(out.stdout.trim(), format!("hello-{kind}\nhello-{kind}"));
                 break;
@@ -537,7 +569,9 @@ fn bad_network_input_is_refused_cleanly() {
     assert!(!ls.contains(&n2), "half-made network: {ls}");
     // unknown network: no container is made
     let before = d.container_ids().len();
-    let e = d.berth(["run", "--network", "no-such-net", "busybox", "true"]).err();
+    let e = d
+        .berth(["run", "--network", "no-such-net", "busybox", "true"])
+        .err();
     assert!(e.contains("no-such-net") && e.contains("not found"), "{e}");
     assert_eq!(d.container_ids().len(), before);
     // a bad port spec
@@ -575,7 +609,10 @@ fn bad_network_input_is_refused_cleanly() {
             "100",
         ])
         .err();
-    assert!(e.contains("already allocated") || e.contains("in use"), "{e}");
+    assert!(
+        e.contains("already allocated") || e.contains("in use"),
+        "{e}"
+    );
     let jb = inspect(&d, &b);
     assert_eq!(jb["State"]["Running"], false);
     assert!(
@@ -598,7 +635,15 @@ fn bad_network_input_is_refused_cleanly() {
     assert!(e.contains("user defined networks"), "{e}");
     // --ip outside the subnet
     let e = d
-        .berth(["run", "--network", &n1, "--ip", "192.0.2.77", "busybox", "true"])
+        .berth([
+            "run",
+            "--network",
+            &n1,
+            "--ip",
+            "192.0.2.77",
+            "busybox",
+            "true",
+        ])
         .err();
     assert!(!e.trim().is_empty());
     // removing predefined networks is refused
@@ -612,7 +657,16 @@ fn bad_network_input_is_refused_cleanly() {
 fn host_none_and_container_modes() {
     let d = Daemon::with_busybox();
     let out = d
-        .berth(["run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"])
+        .berth([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "ip",
+            "-o",
+            "link",
+        ])
         .ok();
     assert_eq!(out.lines().count(), 1, "{out}");
     let a = integration::daemon::unique("ns");
@@ -647,7 +701,16 @@ fn host_none_and_container_modes() {
     let host_links = Command::new("ip").args(["-o", "link"]).output().unwrap();
     let n_host = String::from_utf8_lossy(&host_links.stdout).lines().count();
     let out = d
-        .berth(["run", "--rm", "--network", "host", "busybox", "ip", "-o", "link"])
+        .berth([
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "busybox",
+            "ip",
+            "-o",
+            "link",
+        ])
         .ok();
     assert!(out.lines().count() + 3 >= n_host, "{out}");
     // --add-host, --hostname, --dns land in the files
@@ -690,9 +753,19 @@ fn docker_cli_networks_and_published_port() {
         .ok();
     assert_eq!(id.len(), 64, "{id}");
     let ls = d.docker(["network", "ls"]).ok();
-    assert!(ls.contains(&n) && ls.contains("bridge") && ls.contains("host"), "{ls}");
+    assert!(
+        ls.contains(&n) && ls.contains("bridge") && ls.contains("host"),
+        "{ls}"
+    );
     let ls = d
-        .docker(["network", "ls", "--filter", "label=k=v", "--format", "{{.Name}}"])
+        .docker([
+            "network",
+            "ls",
+            "--filter",
+            "label=k=v",
+            "--format",
+            "{{.Name}}",
+        ])
         .ok();
     assert_eq!(ls, n);
     let subnet = d
@@ -728,23 +801,18 @@ fn docker_cli_networks_and_published_port() {
             .output()
             .unwrap();
         if out.status.success() {
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello-docker-cli");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                "hello-docker-cli"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "curl never answered");
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(
-        d.docker(["port", &w, "80"]).ok(),
-        format!("0.0.0.0:{port}")
-    );
+    assert_eq!(d.docker(["port", &w, "80"]).ok(), format!("0.0.0.0:{port}"));
     let ip = d
-        .docker([
-            "inspect",
-            "-f",
-            "{{.NetworkSettings.IPAddress}}",
-            &w,
-        ])
+        .docker(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &w])
         .ok();
     assert!(ip.starts_with(d.bip.trim_end_matches("0/24")), "{ip}");
     let ps = d.docker(["ps", "--format", "{{.Ports}}"]).ok();
@@ -764,7 +832,8 @@ fn docker_cli_networks_and_published_port() {
     assert_eq!(d.docker(["network", "rm", &n]).ok(), n);
     let e = d.docker(["network", "inspect", &n]).err();
     assert!(e.contains("not found"), "{e}");
-    d.docker(["network", "create", "--subnet", &pick_subnet(), &n]).ok();
+    d.docker(["network", "create", "--subnet", &pick_subnet(), &n])
+        .ok();
     let pruned = d.docker(["network", "prune", "-f"]).ok();
     assert!(pruned.contains(&n), "{pruned}");
     finish(d);

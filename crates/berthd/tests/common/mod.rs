@@ -121,7 +121,7 @@ pub struct Daemon {
 }
 
 /// A network tag and default subnet for one test daemon, unique per (process, daemon) and
-/// not routed on the host: parallel daemons never share a bridge, veth name or nft table.
+/// not routed on the host (a /24 in 10.216.0.0/13): parallel daemons never share a bridge, veth name or nft table.
 pub fn net_flags(n: u32) -> (String, String) {
     let v = (std::process::id() as u64 * 1024 + (n as u64 % 1024)) % 36u64.pow(6);
     let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -140,7 +140,7 @@ pub fn net_flags(n: u32) -> (String, String) {
     let mut subnet = String::from("10.231.255.0/24");
     for i in 0..2048u64 {
         let k = (start + i) % 2048;
-        let s = format!("10.{}.{}.", 224 + k / 256, k % 256);
+        let s = format!("10.{}.{}.", 216 + k / 256, k % 256);
         if !routes.lines().any(|l| l.contains(&s)) {
             subnet = format!("{s}0/24");
             break;

@@ -381,6 +381,7 @@ impl Engine {
         let id2 = id.to_string();
         let points = c.mount_points.clone();
         if let Err(e) = blocking(move || {
+            this.net_stopped(&id2);
             if let Err(e) = volume::deactivate(&this.volumes, &points, &id2) {
                 tracing::warn!("deactivating volumes of {id2}: {e}");
             }

@@ -276,6 +276,11 @@ impl Engine {
                         },
                     },
                 )?;
+                if give_ports && !fresh {
+                    // a start after a stop: the endpoint is still wired, its ports were
+                    // withdrawn at the exit
+                    self.network.publish(&n.id, &c.id, &ports)?;
+                }
             }
             self.write_net_files(c)
         })();
@@ -316,6 +321,14 @@ impl Engine {
                 _ => None,
             },
             _ => Some(self.network.config().netns_path(&c.id)),
+        }
+    }
+
+    /// Blocking, at a container's exit: withdraw its published ports (docker frees them
+    /// while a container is stopped); the address stays for the next start.
+    pub(crate) fn net_stopped(&self, id: &str) {
+        if let Err(e) = self.network.release_ports(id) {
+            tracing::warn!("releasing ports of {id}: {e}");
         }
     }
 

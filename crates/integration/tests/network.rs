@@ -182,6 +182,31 @@ fn published_port_from_host_and_other_container() {
     // restart: networking comes back
     d.berth(["restart", "-t", "1", &name]).ok();
     assert_eq!(host_get(port).unwrap(), "hello-published");
+    // a stopped container frees its host port (docker's behaviour): another may take it,
+    // and the first cannot start again until it is given back
+    d.berth(["stop", "-t", "1", &name]).ok();
+    assert!(try_get(port).is_err());
+    let other = integration::daemon::unique("other");
+    d.berth([
+        "run",
+        "-d",
+        "--name",
+        &other,
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        &httpd_script("hello-other"),
+    ])
+    .ok();
+    assert_eq!(host_get(port).unwrap(), "hello-other");
+    let e = d.berth(["start", &name]).err();
+    assert!(e.contains("already allocated"), "{e}");
+    d.berth(["rm", "-f", &other]).ok();
+    d.berth(["start", &name]).ok();
+    assert_eq!(host_get(port).unwrap(), "hello-published");
+    assert_eq!(ip_of(&d, &name, "bridge"), ip);
     // -P publishes EXPOSEd ports on random host ports
     let name2 = integration::daemon::unique("pall");
     d.berth([

@@ -953,6 +953,63 @@ impl NetworkManager {
         Ok(out)
     }
 
+    /// Container stop: withdraw its published ports (rules and reservations) as docker
+    /// does; address and interfaces stay. [`NetworkManager::publish`] puts them back.
+    pub fn release_ports(&self, container_id: &str) -> Result<()> {
+        let _g = lock(&self.lock);
+        let st = self.store.load()?;
+        let mut ops = Vec::new();
+        for e in st
+            .endpoints
+            .values()
+            .filter(|e| e.container_id == container_id && !e.ports.is_empty())
+        {
+            self.nft.remove_ports(&self.dnat_entries(e));
+            let mut r = e.clone();
+            r.ports.clear();
+            ops.push(Op::PutEndpoint(Box::new(r)));
+        }
+        if !ops.is_empty() {
+            self.store.commit(ops)?;
+        }
+        Ok(())
+    }
+
+    /// Publish `ports` on a container's endpoint of `network` when it has none published
+    /// (start after a stop); returns the endpoint's mappings. Conflict when a host port is
+    /// taken meanwhile; nothing changes then.
+    pub fn publish(
+        &self,
+        network: &str,
+        container_id: &str,
+        ports: &[PortBinding],
+    ) -> Result<Vec<PortMapping>> {
+        let _g = lock(&self.lock);
+        let st = self.store.load()?;
+        let n = st.find(network)?.clone();
+        let e = st.endpoint(&n.id, container_id).cloned().ok_or_else(|| {
+            NetworkError::NotConnected {
+                network: n.name.clone(),
+                container: container_id.to_string(),
+            }
+        })?;
+        if !e.ports.is_empty() || ports.is_empty() || e.ip.is_none() {
+            return Ok(e.ports);
+        }
+        let mut rec = e;
+        rec.ports = self.resolve_ports(&st, container_id, ports)?;
+        let dnat = self.dnat_entries(&rec);
+        self.nft.add_ports(&dnat)?;
+        if let Err(err) = self
+            .store
+            .commit(vec![Op::PutEndpoint(Box::new(rec.clone()))])
+        {
+            self.nft.remove_ports(&dnat);
+            return Err(err);
+        }
+        Ok(rec.ports)
+    }
+
     /// Disconnect a container from a network: its interface, ports and address go.
     pub fn detach(&self, network: &str, container_id: &str) -> Result<()> {
         let _g = lock(&self.lock);

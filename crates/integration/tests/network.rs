@@ -484,11 +484,13 @@ fn link_kind_supported(kind: &str, parent: &str) -> bool {
             "type",
             kind,
         ])
+        .stderr(std::process::Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
     let _ = Command::new("ip")
         .args(["link", "del", &probe_name])
+        .stderr(std::process::Stdio::null())
         .status();
     ok
 }

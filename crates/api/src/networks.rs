@@ -34,8 +34,27 @@ pub async fn route(
         }
         (&Method::DELETE, [id]) => {
             let id = id.to_string();
-            match blocking(&engine, move |m| m.remove(&id)).await {
-                Ok(()) => status(204),
+            match blocking(&engine, move |m| {
+                let n = m.get(&id)?;
+                m.remove(&n.id)?;
+                Ok(n)
+            })
+            .await
+            {
+                Ok(n) => {
+                    engine.publish_event(
+                        "network",
+                        &n.id,
+                        &n.name,
+                        "destroy",
+                        [
+                            ("name".to_string(), n.name.clone()),
+                            ("type".to_string(), n.driver.as_str().to_string()),
+                        ]
+                        .into(),
+                    );
+                    status(204)
+                }
                 Err(e) => e,
             }
         }

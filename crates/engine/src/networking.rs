@@ -108,6 +108,10 @@ fn wanted(c: &Container) -> Result<Vec<Wanted>> {
             out.push(parse_settings(name, Some(s))?);
         }
     }
+    if out.len() > 1 {
+        // `none` after its NetworkMode network was disconnected, with others still connected
+        out.retain(|w| w.network != "none");
+    }
     Ok(out)
 }
 

@@ -146,39 +146,7 @@ pub fn inspect(engine: &Arc<Engine>, c: &Container) -> Value {
         }},
         "Mounts": engine.mounts_json(c),
         "Config": config,
-        "NetworkSettings": network_settings(c),
-    })
-}
-
-fn network_settings(c: &Container) -> Value {
-    let mode = match c.host_config.network_mode.as_str() {
-        "" | "default" => "bridge".to_string(),
-        m => m.to_string(),
-    };
-    json!({
-        "Bridge": "",
-        "SandboxID": "",
-        "HairpinMode": false,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {},
-        "SandboxKey": "",
-        "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null,
-        "EndpointID": "",
-        "Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": { mode: {
-            "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "",
-            "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": "", "DriverOpts": null
-        }}
+        "NetworkSettings": engine.network_settings(c),
     })
 }
 
@@ -251,7 +219,19 @@ fn matches_filters(engine: &Arc<Engine>, c: &Container, f: &HashMap<String, Vec<
                         .map(|i| i.id == c.image_id)
                         .unwrap_or(false)
             }),
-            "network" => true,
+            "network" => {
+                let ns = engine.network_settings(c);
+                vals.iter().any(|v| {
+                    ns["Networks"].as_object().is_some_and(|o| {
+                        o.iter().any(|(name, e)| {
+                            name == v
+                                || e["NetworkID"]
+                                    .as_str()
+                                    .is_some_and(|id| !v.is_empty() && id.starts_with(v.as_str()))
+                        })
+                    })
+                })
+            }
             _ => true,
         };
         if !ok {
@@ -287,12 +267,12 @@ fn list(engine: &Arc<Engine>, q: &Query, _ver: (u32, u32)) -> R {
             "ImageID": c.image_id,
             "Command": command_text(&c),
             "Created": unix_secs(&c.created),
-            "Ports": [],
+            "Ports": engine.ports_list(&c),
             "Labels": c.config.labels.clone().unwrap_or_default(),
             "State": c.state.status.as_str(),
             "Status": status_text(&c),
             "HostConfig": {"NetworkMode": mode},
-            "NetworkSettings": {"Networks": network_settings(&c)["Networks"].clone()},
+            "NetworkSettings": {"Networks": engine.network_settings(&c)["Networks"].clone()},
             "Mounts": engine.mounts_json(&c),
         }));
         if let Some(l) = limit {

@@ -7,6 +7,7 @@ mod events;
 mod exec;
 mod hijack;
 mod images;
+mod networks;
 mod router;
 mod system;
 pub mod util;

@@ -68,6 +68,7 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (Some("images"), _) => images::route(engine, req, m, &path["/images".len()..], q, api_ver).await,
         (Some("build"), 1) if *m == Method::POST => crate::build::build(engine, req, q).await,
         (Some("volumes"), _) => volumes::route(engine, req, m, &segs[1..], q).await,
+        (Some("networks"), _) => crate::networks::route(engine, req, m, &segs[1..], q).await,
         (Some("swarm" | "services" | "nodes" | "tasks" | "secrets" | "configs"), _) => error_resp(
             503,
             "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",

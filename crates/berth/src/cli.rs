@@ -72,6 +72,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(crate::cmd::network::NetworkCommand),
     /// Show the berth version information
     Version,
     /// Display system-wide information
@@ -117,6 +120,9 @@ pub struct ContainerOpts {
     /// Connect a container to a network
     #[arg(long = "network", alias = "net", value_name = "network")]
     pub network: Option<String>,
+    /// Network flags (-P, --ip, --network-alias, --dns-search, --dns-option)
+    #[command(flatten)]
+    pub net: crate::cmd::network::RunNetFlags,
     /// Bind mount a volume (SRC:DST[:OPTS], or DST for an anonymous volume)
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,

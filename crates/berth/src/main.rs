@@ -70,6 +70,7 @@ async fn dispatch_inner(client: Arc<Client>, command: Command) -> anyhow::Result
             VolumeCommand::Rm(a) => volume::rm(&client, a).await,
             VolumeCommand::Prune(a) => volume::prune(&client, a).await,
         },
+        Command::Network(c) => crate::cmd::network::run(&client, c).await,
         Command::Version => system::version(&client).await,
         Command::Info => system::info(&client).await,
     }

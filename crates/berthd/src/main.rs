@@ -5,6 +5,8 @@ use clap::Parser;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+mod net;
+
 /// Command line (dockerd's flags where they exist).
 #[derive(Debug, Parser)]
 #[command(name = "berthd", version, about = "berth container engine daemon")]
@@ -30,6 +32,8 @@ struct Args {
     /// berth-monitor executable (default: next to berthd).
     #[arg(long, hide = true)]
     monitor: Option<PathBuf>,
+    #[command(flatten)]
+    net: net::NetArgs,
 }
 
 fn sibling(name: &str) -> PathBuf {
@@ -118,12 +122,16 @@ async fn run(args: Args) -> Result<()> {
         .pidfile
         .clone()
         .unwrap_or_else(|| exec_root.join("berthd.pid"));
-    let engine = engine::Engine::open(engine::EngineConfig {
-        data_root,
-        exec_root,
-        runtime,
-        monitor,
-    })
+    let net_cfg = args.net.config(&data_root, &exec_root)?;
+    let engine = engine::Engine::open_with_network(
+        engine::EngineConfig {
+            data_root,
+            exec_root,
+            runtime,
+            monitor,
+        },
+        net_cfg,
+    )
     .await
     .context("opening the engine")?;
     let mut listeners = Vec::new();
@@ -149,6 +157,7 @@ async fn run(args: Args) -> Result<()> {
     for s in &sockets {
         let _ = std::fs::remove_file(s);
     }
+    net::shutdown(&args.net, &engine);
     let _ = std::fs::remove_file(&pidfile);
     Ok(())
 }

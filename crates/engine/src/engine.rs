@@ -64,6 +64,8 @@ pub struct Engine {
     pub(crate) changed: watch::Sender<u64>,
     pub(crate) swap_ok: bool,
     pub(crate) events: crate::events::Events,
+    /// Networks (`D/network`), shared with the API's `/networks` endpoints.
+    pub(crate) network: Arc<network::NetworkManager>,
 }
 
 /// Run a blocking closure on tokio's blocking pool.
@@ -95,6 +97,12 @@ impl Engine {
     /// Open the engine: create the directories, open the DB and the image store, reload
     /// records and reconnect to live monitors (see [`Engine::recover`]).
     pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        let net = network::Config::new(&cfg.data_root, &cfg.exec_root);
+        Self::open_with_network(cfg, net).await
+    }
+
+    /// [`Engine::open`] with explicit network settings (bridge names, default subnet).
+    pub async fn open_with_network(cfg: EngineConfig, net: network::Config) -> Result<Arc<Engine>> {
         let paths = Paths {
             data_root: cfg.data_root.clone(),
             exec_root: cfg.exec_root.clone(),
@@ -111,6 +119,7 @@ impl Engine {
         let store = Store::open(&paths.db())?;
         let images = Images::open(&paths.image_root())?;
         let volumes = Arc::new(volume::VolumeStore::open(paths.data_root.join("volumes"))?);
+        let network = Arc::new(network::NetworkManager::open(net)?);
         let (changed, _) = watch::channel(0u64);
         let engine = Arc::new(Engine {
             cfg,
@@ -122,6 +131,7 @@ impl Engine {
             changed,
             swap_ok: crate::paths::swap_limit_supported(),
             events: Default::default(),
+            network,
         });
         let records = engine.store.load_all()?;
         {
@@ -133,6 +143,7 @@ impl Engine {
         }
         engine.collect_orphans();
         engine.recover().await;
+        engine.net_restore().await;
         let running = engine.running_ids();
         if let Err(e) = engine.volumes.reconcile(&running) {
             tracing::warn!("reconciling volumes: {e}");
@@ -281,6 +292,7 @@ impl Engine {
             exec_ids: Vec::new(),
             mount_points: Vec::new(),
         };
+        self.net_validate(&container)?;
         // Reserve the name and the id before doing slow work.
         let mut container = container;
         {
@@ -416,6 +428,7 @@ impl Engine {
             .unwrap_or_default();
         let res = blocking(move || {
             this.store.delete(&id2)?;
+            this.net_release(&id2);
             if let Err(e) = volume::deactivate(&this.volumes, &points, &id2)
                 .and_then(|_| volume::release(&this.volumes, &points, &id2, remove_volumes))
             {

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mounts;
 pub mod names;
+pub mod networking;
 pub mod paths;
 mod pidfd;
 pub mod signal;

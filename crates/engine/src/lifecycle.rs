@@ -304,7 +304,15 @@ impl Engine {
             swap_limit_supported: self.swap_ok,
             user_mounts: crate::mounts::oci(&user_mounts),
         };
-        let spec = spec::generate(c, &inputs);
+        let netns = match self.net_setup(c) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = volume::deactivate(&self.volumes, &c.mount_points, &c.id);
+                return Err(e);
+            }
+        };
+        let mut spec = spec::generate(c, &inputs);
+        crate::networking::apply_netns(&mut spec, &netns);
         let bundle = self.paths.bundle(&c.id);
         let written = (|| -> Result<()> {
             std::fs::create_dir_all(&bundle)?;
@@ -373,6 +381,7 @@ impl Engine {
         let id2 = id.to_string();
         let points = c.mount_points.clone();
         if let Err(e) = blocking(move || {
+            this.net_stopped(&id2);
             if let Err(e) = volume::deactivate(&this.volumes, &points, &id2) {
                 tracing::warn!("deactivating volumes of {id2}: {e}");
             }

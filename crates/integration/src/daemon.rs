@@ -114,6 +114,11 @@ pub struct Daemon {
     pub socket: PathBuf,
     /// Extra berthd flags used at (re)start.
     pub extra_args: Vec<String>,
+    /// This daemon's network name tag (`--network-prefix`): bridge `<tag>0`, veths
+    /// `<tag>v…`, user bridges `<tag>-…`, nft table `berth-<tag>`.
+    pub net_tag: String,
+    /// Subnet of this daemon's default bridge network (`--bip`).
+    pub bip: String,
     child: Option<Child>,
 }
 
@@ -135,10 +140,13 @@ impl Daemon {
         let root = PathBuf::from(format!("/tmp/{}", unique("bt")));
         std::fs::create_dir_all(&root).expect("mkdir root");
         let socket = root.join("api.sock");
+        let (net_tag, bip) = crate::netcfg::pick();
         let mut d = Daemon {
             root,
             socket,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            net_tag,
+            bip,
             child: None,
         };
         d.spawn();
@@ -180,6 +188,8 @@ impl Daemon {
             .arg(self.host())
             .arg("--pidfile")
             .arg(self.root.join("berthd.pid"))
+            .args(["--network-prefix", &self.net_tag, "--bip", &self.bip])
+            .arg("--network-cleanup-on-exit")
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))

@@ -3,6 +3,7 @@
 //! docker CLI, and removes everything it made when dropped.
 
 pub mod daemon;
+pub mod netcfg;
 pub mod pty;
 
 pub use daemon::{busybox_tar, docker_cli, Daemon, Out};

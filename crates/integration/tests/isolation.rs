@@ -66,6 +66,8 @@ fn namespaces_and_standard_mounts() {
             "--rm",
             "--hostname",
             "nsbox",
+            "--network",
+            "none",
             "busybox",
             "sh",
             "-c",

@@ -129,6 +129,7 @@ pub fn build_config(opts: &ContainerOpts, attach: bool) -> Result<Value> {
     }
     add_extended(opts, &mut config, &mut host)?;
     config["HostConfig"] = host;
+    crate::cmd::network::apply_run_flags(opts, &mut config)?;
     Ok(config)
 }
 

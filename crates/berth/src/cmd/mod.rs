@@ -8,6 +8,7 @@ pub mod images;
 pub mod inspect;
 pub mod logs;
 pub mod manage;
+pub mod network;
 pub mod ps;
 pub mod system;
 pub mod volume;

@@ -116,6 +116,37 @@ pub struct Daemon {
     pub sock: PathBuf,
     pub child: Option<Child>,
     pub log: PathBuf,
+    /// `--network-prefix` tag and `--bip` subnet of this daemon (see [`net_flags`]).
+    pub net: (String, String),
+}
+
+/// A network tag and default subnet for one test daemon, unique per (process, daemon) and
+/// not routed on the host (a /24 in 10.216.0.0/13): parallel daemons never share a bridge, veth name or nft table.
+pub fn net_flags(n: u32) -> (String, String) {
+    let v = (std::process::id() as u64 * 1024 + (n as u64 % 1024)) % 36u64.pow(6);
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut tag = vec![b'0'; 6];
+    let mut x = v;
+    for slot in tag.iter_mut().rev() {
+        *slot = digits[(x % 36) as usize];
+        x /= 36;
+    }
+    let routes = Command::new("ip")
+        .args(["-4", "-o", "route", "show", "table", "all"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let start = (std::process::id() as u64 * 131 + n as u64 * 7) % 2048;
+    let mut subnet = String::from("10.231.255.0/24");
+    for i in 0..2048u64 {
+        let k = (start + i) % 2048;
+        let s = format!("10.{}.{}.", 216 + k / 256, k % 256);
+        if !routes.lines().any(|l| l.contains(&s)) {
+            subnet = format!("{s}0/24");
+            break;
+        }
+    }
+    (String::from_utf8_lossy(&tag).into_owned(), subnet)
 }
 
 impl Daemon {
@@ -132,6 +163,7 @@ impl Daemon {
             log: dir.join("berthd.log"),
             dir,
             child: None,
+            net: net_flags(n),
         };
         d.spawn();
         let tar = busybox_tar(&d.dir);
@@ -159,6 +191,8 @@ impl Daemon {
             .arg("--monitor")
             .arg(monitor_bin())
             .arg("--debug")
+            .args(["--network-prefix", &self.net.0, "--bip", &self.net.1])
+            .arg("--network-cleanup-on-exit")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -1,11 +1,14 @@
 //! Docker Engine API (1.44, minimum 1.24) served on unix sockets over the [`engine`].
 #![recursion_limit = "256"]
 
+mod archive;
 mod containers;
 mod events;
 mod exec;
 mod hijack;
+mod image_prune;
 mod images;
+pub mod registry;
 mod router;
 mod system;
 pub mod util;

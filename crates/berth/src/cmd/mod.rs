@@ -8,5 +8,7 @@ pub mod inspect;
 pub mod logs;
 pub mod manage;
 pub mod ps;
+pub mod progress;
+pub mod registry;
 pub mod system;
 pub mod volume;

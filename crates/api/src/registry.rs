@@ -233,25 +233,9 @@ pub async fn pull(engine: Arc<Engine>, req: Request<Incoming>, q: &Query) -> Res
     stream_job(move |tx| {
         opts.progress = Some(progress_sender(tx));
         async move {
-            let res = distribution::pull(store, &reference, &opts).await?;
-            let familiar = image::Reference::parse(&reference)
-                .map(|r| {
-                    if r.digest().is_some() {
-                        format!("{}@{}", r.familiar_name(), r.digest().unwrap_or_default())
-                    } else {
-                        r.familiar()
-                    }
-                })
-                .unwrap_or(reference.clone());
-            let status = if res.up_to_date {
-                format!("Status: Image is up to date for {familiar}")
-            } else {
-                format!("Status: Downloaded newer image for {familiar}")
-            };
-            Ok(vec![
-                json!({"status": format!("Digest: {}", res.digest)}),
-                json!({ "status": status }),
-            ])
+            // The "Digest: …" and "Status: …" lines come through the progress callback.
+            distribution::pull(store, &reference, &opts).await?;
+            Ok(Vec::new())
         }
     })
     .await

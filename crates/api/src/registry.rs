@@ -80,9 +80,7 @@ fn status_of(e: &DistributionError) -> u16 {
     match e {
         DistributionError::InvalidReference(_) | DistributionError::Invalid { .. } => 400,
         DistributionError::Unauthorized(_) => 401,
-        DistributionError::ManifestUnknown(_) | DistributionError::NoMatchingPlatform { .. } => {
-            404
-        }
+        DistributionError::ManifestUnknown(_) | DistributionError::NoMatchingPlatform { .. } => 404,
         DistributionError::Registry { status: 404, .. } => 404,
         DistributionError::Image(image::ImageError::NotFound(_)) => 404,
         _ => 500,
@@ -181,16 +179,19 @@ where
             }
         }
     });
-    let s = futures_util::stream::unfold(out_rx, |mut rx| async move {
-        rx.recv().await.map(|b| (b, rx))
-    });
+    let s =
+        futures_util::stream::unfold(
+            out_rx,
+            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
+        );
     streaming(s)
 }
 
 fn streaming(s: impl futures_util::Stream<Item = Bytes> + Send + 'static) -> Resp {
     use futures_util::StreamExt;
-    let body: Body =
-        BodyExt::boxed_unsync(StreamBody::new(s.map(|b| Ok::<_, Infallible>(Frame::data(b)))));
+    let body: Body = BodyExt::boxed_unsync(StreamBody::new(
+        s.map(|b| Ok::<_, Infallible>(Frame::data(b))),
+    ));
     Response::builder()
         .status(200)
         .header("Content-Type", "application/json")
@@ -313,7 +314,10 @@ pub async fn auth(req: Request<Incoming>) -> Resp {
         ..Default::default()
     };
     match distribution::login(&server, &creds, &opts).await {
-        Ok(()) => json(200, &json!({"Status": "Login Succeeded", "IdentityToken": ""})),
+        Ok(()) => json(
+            200,
+            &json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+        ),
         Err(DistributionError::Unauthorized(m)) => error_resp(401, &m),
         Err(e) => error_resp(500, &e.to_string()),
     }

@@ -35,7 +35,8 @@ fn save_load_round_trip_and_oci_layout_load() {
     let tmp = tmpdir();
     d.berth(["tag", "busybox", "saved/bb:v1"]).ok();
     let tar = tmp.join("bb.tar");
-    d.berth(["save", "-o", tar.to_str().unwrap(), "saved/bb:v1"]).ok();
+    d.berth(["save", "-o", tar.to_str().unwrap(), "saved/bb:v1"])
+        .ok();
     // The archive is a docker-archive.
     let list = std::process::Command::new("tar")
         .arg("tf")
@@ -50,16 +51,22 @@ fn save_load_round_trip_and_oci_layout_load() {
     let out = load(&d2, &tar).ok();
     assert!(out.contains("Loaded image: saved/bb:v1"), "{out}");
     assert_eq!(
-        d2.berth(["run", "--rm", "saved/bb:v1", "echo", "loaded"]).ok(),
+        d2.berth(["run", "--rm", "saved/bb:v1", "echo", "loaded"])
+            .ok(),
         "loaded"
     );
     // Same image id on both sides.
     assert_eq!(
-        d.berth(["image", "inspect", "-f", "{{.Id}}", "saved/bb:v1"]).ok(),
-        d2.berth(["image", "inspect", "-f", "{{.Id}}", "saved/bb:v1"]).ok()
+        d.berth(["image", "inspect", "-f", "{{.Id}}", "saved/bb:v1"])
+            .ok(),
+        d2.berth(["image", "inspect", "-f", "{{.Id}}", "saved/bb:v1"])
+            .ok()
     );
     // -q prints nothing on success.
-    assert_eq!(d2.berth(["load", "-q", "-i", tar.to_str().unwrap()]).ok(), "");
+    assert_eq!(
+        d2.berth(["load", "-q", "-i", tar.to_str().unwrap()]).ok(),
+        ""
+    );
     // An OCI image layout tarball with two gzip layers loads too.
     let layout = tmp.join("layout");
     write_oci_layout(
@@ -84,8 +91,16 @@ fn export_writes_the_container_filesystem() {
     let d = Daemon::with_busybox();
     let tmp = tmpdir();
     let name = integration::daemon::unique("ex");
-    d.berth(["run", "--name", &name, "busybox", "sh", "-c", "echo exported > /data.txt"])
-        .ok();
+    d.berth([
+        "run",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo exported > /data.txt",
+    ])
+    .ok();
     let tar = tmp.join("fs.tar");
     d.berth(["export", "-o", tar.to_str().unwrap(), &name]).ok();
     let list = std::process::Command::new("tar")
@@ -94,7 +109,12 @@ fn export_writes_the_container_filesystem() {
         .output()
         .unwrap();
     let names = String::from_utf8_lossy(&list.stdout);
-    assert!(names.lines().any(|l| l.trim_start_matches("./") == "data.txt"), "{names}");
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "data.txt"),
+        "{names}"
+    );
     assert!(names.contains("bin/busybox"), "{names}");
     let x = std::process::Command::new("tar")
         .arg("xOf")
@@ -134,7 +154,13 @@ fn image_prune_removes_dangling_and_unused_but_never_used_images() {
     std::fs::write(&t, tar_dir(&layout)).unwrap();
     let out = load(&d, &t).ok();
     assert!(out.contains("Loaded image ID: sha256:"), "{out}");
-    assert_eq!(d.berth(["images", "-q", "-f", "dangling=true"]).ok().lines().count(), 1);
+    assert_eq!(
+        d.berth(["images", "-q", "-f", "dangling=true"])
+            .ok()
+            .lines()
+            .count(),
+        1
+    );
     let out = d.berth(["image", "prune", "-f"]).ok();
     assert!(out.contains("deleted: sha256:"), "{out}");
     assert_eq!(d.berth(["images", "-q", "-f", "dangling=true"]).ok(), "");
@@ -143,14 +169,21 @@ fn image_prune_removes_dangling_and_unused_but_never_used_images() {
     let name = integration::daemon::unique("pr");
     d.berth(["create", "--name", &name, "busybox", "true"]).ok();
     d.berth(["image", "prune", "-a", "-f"]).ok();
-    let left = d.berth(["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    let left = d
+        .berth(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .ok();
     assert!(left.contains("busybox:latest"), "{left}");
-    assert!(left.contains("unused:1"), "same image as busybox, in use: {left}");
+    assert!(
+        left.contains("unused:1"),
+        "same image as busybox, in use: {left}"
+    );
     d.berth(["rm", &name]).ok();
     d.berth(["image", "prune", "-a", "-f"]).ok();
     assert_eq!(d.berth(["images", "-q"]).ok(), "");
     assert_eq!(
-        std::fs::read_dir(d.data_root().join("image/layers/sha256")).unwrap().count(),
+        std::fs::read_dir(d.data_root().join("image/layers/sha256"))
+            .unwrap()
+            .count(),
         0,
         "layers reclaimed"
     );
@@ -180,14 +213,20 @@ fn hostile_archives_are_refused_and_leave_nothing_behind() {
     // 1. A layer whose content does not match the config's diff id.
     let good = tar_of(&[("a", b"a")]);
     let other = tar_of(&[("b", b"b")]);
-    cases.push(("digest mismatch", docker_archive(&other, &sha(&good)), "digest mismatch"));
+    cases.push((
+        "digest mismatch",
+        docker_archive(&other, &sha(&good)),
+        "digest mismatch",
+    ));
 
     // 2. OCI layout: a blob whose bytes do not match its name.
     let layout = tmp.join("mismatch");
     write_oci_layout(&layout, &[good.clone()], &["sh"], "bad.example/x:1");
     let gz = gzip(&good);
     std::fs::write(
-        layout.join("blobs/sha256").join(sha(&gz).trim_start_matches("sha256:")),
+        layout
+            .join("blobs/sha256")
+            .join(sha(&gz).trim_start_matches("sha256:")),
         gzip(&other),
     )
     .unwrap();
@@ -196,13 +235,21 @@ fn hostile_archives_are_refused_and_leave_nothing_behind() {
     // 3. OCI layout: the manifest references a blob that is not there.
     let layout = tmp.join("missing");
     write_oci_layout(&layout, &[good.clone()], &["sh"], "bad.example/x:1");
-    std::fs::remove_file(layout.join("blobs/sha256").join(sha(&gz).trim_start_matches("sha256:")))
-        .unwrap();
+    std::fs::remove_file(
+        layout
+            .join("blobs/sha256")
+            .join(sha(&gz).trim_start_matches("sha256:")),
+    )
+    .unwrap();
     cases.push(("missing blob", tar_dir(&layout), "missing"));
 
     // 4. A layer with a path-traversal entry.
     let evil = raw_tar_entry("../../evil", b"pwned");
-    cases.push(("traversal in layer", docker_archive(&evil, &sha(&evil)), "evil"));
+    cases.push((
+        "traversal in layer",
+        docker_archive(&evil, &sha(&evil)),
+        "evil",
+    ));
 
     // 5. The archive itself with a path-traversal entry.
     cases.push((
@@ -224,14 +271,21 @@ fn hostile_archives_are_refused_and_leave_nothing_behind() {
     // Point the manifest at the truncated blob.
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let md = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let md = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mpath = blobs.join(md.trim_start_matches("sha256:"));
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
     m["layers"][0]["digest"] = serde_json::json!(sha(cut));
     m["layers"][0]["size"] = serde_json::json!(cut.len());
     let mbytes = serde_json::to_vec(&m).unwrap();
     std::fs::remove_file(&mpath).unwrap();
-    std::fs::write(blobs.join(sha(&mbytes).trim_start_matches("sha256:")), &mbytes).unwrap();
+    std::fs::write(
+        blobs.join(sha(&mbytes).trim_start_matches("sha256:")),
+        &mbytes,
+    )
+    .unwrap();
     let mut index = index;
     index["manifests"][0]["digest"] = serde_json::json!(sha(&mbytes));
     index["manifests"][0]["size"] = serde_json::json!(mbytes.len());
@@ -266,24 +320,45 @@ fn docker_archives_move_between_berth_and_a_real_dockerd() {
     // dockerd → berth.
     dk.docker(&["import", "-", "fromdocker:1"], Some(&bb)).ok();
     let from_docker = tmp.join("from-docker.tar");
-    dk.docker(&["save", "-o", from_docker.to_str().unwrap(), "fromdocker:1"], None)
-        .ok();
+    dk.docker(
+        &["save", "-o", from_docker.to_str().unwrap(), "fromdocker:1"],
+        None,
+    )
+    .ok();
     let d = Daemon::start();
     let out = load(&d, &from_docker).ok();
     assert!(out.contains("Loaded image: fromdocker:1"), "{out}");
     assert_eq!(
-        d.berth(["run", "--rm", "fromdocker:1", "echo", "berth runs docker's image"]).ok(),
+        d.berth([
+            "run",
+            "--rm",
+            "fromdocker:1",
+            "echo",
+            "berth runs docker's image"
+        ])
+        .ok(),
         "berth runs docker's image"
     );
     // berth → dockerd.
     d.import_busybox_as("fromberth:2");
     let from_berth = tmp.join("from-berth.tar");
-    d.berth(["save", "-o", from_berth.to_str().unwrap(), "fromberth:2"]).ok();
-    let out = dk.docker(&["load", "-i", from_berth.to_str().unwrap()], None).ok();
+    d.berth(["save", "-o", from_berth.to_str().unwrap(), "fromberth:2"])
+        .ok();
+    let out = dk
+        .docker(&["load", "-i", from_berth.to_str().unwrap()], None)
+        .ok();
     assert!(out.contains("Loaded image: fromberth:2"), "{out}");
     let out = dk
         .docker(
-            &["run", "--rm", "--network", "none", "fromberth:2", "echo", "docker runs berth's image"],
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "fromberth:2",
+                "echo",
+                "docker runs berth's image",
+            ],
             None,
         )
         .ok();

@@ -15,7 +15,10 @@ fn seed(addr: &str, tmp: &std::path::Path) {
     let app = tmp.join("app");
     write_oci_layout(
         &app,
-        &[base.clone(), tar_of(&[("hello.txt", b"hello from the registry\n")])],
+        &[
+            base.clone(),
+            tar_of(&[("hello.txt", b"hello from the registry\n")]),
+        ],
         &["cat", "/hello.txt"],
         "v1",
     );
@@ -80,14 +83,25 @@ fn skopeo_into_reference_registry_then_berth_pull_and_run() {
     assert!(out.contains("Image is up to date"), "{out}");
     // Digests are listed and inspected like docker's.
     let list = d.berth(["images", "--digests"]).ok();
-    assert!(list.contains("DIGEST") && list.contains("sha256:"), "{list}");
+    assert!(
+        list.contains("DIGEST") && list.contains("sha256:"),
+        "{list}"
+    );
     let rd = d
         .berth(["image", "inspect", "-f", "{{json .RepoDigests}}", &image])
         .ok();
-    assert!(rd.contains(&format!("{}/test/app@sha256:", reg.addr)), "{rd}");
+    assert!(
+        rd.contains(&format!("{}/test/app@sha256:", reg.addr)),
+        "{rd}"
+    );
     // A missing tag is a clear error.
-    let err = d.berth(["pull", &format!("{}/test/app:nope", reg.addr)]).err();
-    assert!(err.contains("not found") || err.contains("unknown"), "{err}");
+    let err = d
+        .berth(["pull", &format!("{}/test/app:nope", reg.addr)])
+        .err();
+    assert!(
+        err.contains("not found") || err.contains("unknown"),
+        "{err}"
+    );
     // history shows both layers.
     let h = d.berth(["history", &image]).ok();
     assert_eq!(h.lines().count(), 3, "{h}");
@@ -109,7 +123,8 @@ fn run_pulls_a_missing_image_first() {
     let out = d.berth(["run", "--rm", &image]);
     assert_eq!(out.ok(), "hello from the registry");
     assert!(
-        out.stderr.contains(&format!("Unable to find image '{image}' locally")),
+        out.stderr
+            .contains(&format!("Unable to find image '{image}' locally")),
         "{out:?}"
     );
     let _ = std::fs::remove_dir_all(&tmp);
@@ -129,7 +144,11 @@ fn berth_registry_serve_with_skopeo_and_berth_push() {
         &format!("docker://{}/test/app:v1", reg.addr),
     ]);
     let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
-    assert_eq!(v["Layers"].as_array().map(|l| l.len()), Some(2), "{inspect}");
+    assert_eq!(
+        v["Layers"].as_array().map(|l| l.len()),
+        Some(2),
+        "{inspect}"
+    );
     assert!(v["Digest"].as_str().unwrap().starts_with("sha256:"));
     // And back out of it.
     let out_dir = tmp.join("out");
@@ -166,7 +185,10 @@ fn docker_pull_push(d: &Daemon, addr: &str) {
     let out = d.docker(["pull", &image]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("Pull complete"), "{out:?}");
-    assert!(out.stdout.contains(&format!("{addr}/test/app:v1")), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("{addr}/test/app:v1")),
+        "{out:?}"
+    );
     let run = d.docker(["run", "--rm", &image]).ok();
     assert_eq!(run, "hello from the registry");
     let pushed = format!("{addr}/copy/app:v2");
@@ -197,7 +219,8 @@ fn docker_cli_pulls_and_pushes_through_berthd() {
     seed(&ours.addr, &tmp.join("b"));
     let d = Daemon::start();
     docker_pull_push(&d, &reference.addr);
-    docker_pull_push(&d, &ours.addr);
+    let d2 = Daemon::start();
+    docker_pull_push(&d2, &ours.addr);
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
@@ -238,7 +261,12 @@ fn login_and_logout_against_an_htpasswd_registry() {
     assert!(err.to_lowercase().contains("unauthorized"), "{err}");
     let (code, _, err) = berth(&["login", "-u", "alice", "-p", "wrong", &reg.addr], None);
     assert_ne!(code, 0, "{err}");
-    assert!(!cfg.join("config.json").exists() || !std::fs::read_to_string(cfg.join("config.json")).unwrap().contains(&reg.addr));
+    assert!(
+        !cfg.join("config.json").exists()
+            || !std::fs::read_to_string(cfg.join("config.json"))
+                .unwrap()
+                .contains(&reg.addr)
+    );
     let (code, out, err) = berth(
         &["login", "-u", "alice", "--password-stdin", &reg.addr],
         Some("s3cret!\n"),

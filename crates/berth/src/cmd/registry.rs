@@ -362,7 +362,10 @@ pub async fn registry(c: RegistryCommand) -> Result<i32> {
 }
 
 /// Copies a streamed answer body to a file or stdout.
-async fn body_to(resp: hyper::Response<hyper::body::Incoming>, out: Option<&PathBuf>) -> Result<()> {
+async fn body_to(
+    resp: hyper::Response<hyper::body::Incoming>,
+    out: Option<&PathBuf>,
+) -> Result<()> {
     let mut w: Box<dyn Write> = match out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -393,7 +396,12 @@ pub async fn save(client: &Client, args: SaveArgs) -> Result<i32> {
         .map(|n| format!("names={}", enc(n)))
         .collect();
     let resp = client
-        .request(Method::GET, &format!("/images/get?{}", q.join("&")), None, None)
+        .request(
+            Method::GET,
+            &format!("/images/get?{}", q.join("&")),
+            None,
+            None,
+        )
         .await?;
     let res = body_to(resp, args.output.as_ref()).await;
     if res.is_err() {

@@ -146,7 +146,9 @@ impl Extracted {
             }
         }
         if seen == 0 {
-            return Err(bad("empty archive: not a docker-archive or OCI layout tarball"));
+            return Err(bad(
+                "empty archive: not a docker-archive or OCI layout tarball",
+            ));
         }
         Ok(ex)
     }

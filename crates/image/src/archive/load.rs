@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::extract::Extracted;
 use crate::config::host_platform;
+use crate::config::MEDIA_TYPE_OCI_CONFIG;
 use crate::digest::Hasher;
 use crate::error::{ImageError, Result};
-use crate::config::MEDIA_TYPE_OCI_CONFIG;
 use crate::manifest::{
     Descriptor, Manifest, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX,
     MEDIA_TYPE_OCI_LAYER_TAR, MEDIA_TYPE_OCI_MANIFEST,
@@ -176,7 +176,10 @@ fn read_blob(ex: &Extracted, desc: &Descriptor) -> Result<Vec<u8>> {
     let d = Digest::parse(&desc.digest)?;
     let name = blob_name(&d);
     if !ex.has(&name) {
-        return Err(bad(format!("blob {} is missing from the archive", desc.digest)));
+        return Err(bad(format!(
+            "blob {} is missing from the archive",
+            desc.digest
+        )));
     }
     let bytes = ex.read(&name)?;
     let actual = Digest::of(&bytes);
@@ -195,7 +198,10 @@ fn platform_matches(desc: &Descriptor) -> bool {
         None => true,
         Some(p) => {
             p.get("os").and_then(|v| v.as_str()).unwrap_or("linux") == "linux"
-                && p.get("architecture").and_then(|v| v.as_str()).unwrap_or(arch) == arch
+                && p.get("architecture")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(arch)
+                    == arch
         }
     }
 }
@@ -257,7 +263,10 @@ fn plan_oci_layout(ex: &Extracted) -> Result<Vec<Planned>> {
             let d = Digest::parse(&l.digest)?;
             let file = blob_name(&d);
             if !ex.has(&file) {
-                return Err(bad(format!("layer blob {} is missing from the archive", l.digest)));
+                return Err(bad(format!(
+                    "layer blob {} is missing from the archive",
+                    l.digest
+                )));
             }
             layers.push(LayerSource {
                 file,
@@ -288,7 +297,12 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-fn stage(store: &ImageStore, ex: &Extracted, src: &LayerSource, want: &Digest) -> Result<StagedLayer> {
+fn stage(
+    store: &ImageStore,
+    ex: &Extracted,
+    src: &LayerSource,
+    want: &Digest,
+) -> Result<StagedLayer> {
     let f = ex.open(&src.file)?;
     let mut hr = HashingReader {
         inner: io::BufReader::with_capacity(1 << 20, f),

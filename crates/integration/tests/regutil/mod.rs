@@ -323,8 +323,7 @@ impl AnchorDockerd {
             return None;
         }
         let dir = PathBuf::from(format!("/tmp/{}", integration::daemon::unique("adk")));
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/anchor-dockerd.sh");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/anchor-dockerd.sh");
         let out = Command::new(&script)
             .arg("start")
             .arg(&dir)
@@ -366,8 +365,7 @@ impl AnchorDockerd {
 
 impl Drop for AnchorDockerd {
     fn drop(&mut self) {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/anchor-dockerd.sh");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/anchor-dockerd.sh");
         let _ = Command::new(script)
             .arg("stop")
             .arg(&self.dir)

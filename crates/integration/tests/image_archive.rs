@@ -221,7 +221,12 @@ fn hostile_archives_are_refused_and_leave_nothing_behind() {
 
     // 2. OCI layout: a blob whose bytes do not match its name.
     let layout = tmp.join("mismatch");
-    write_oci_layout(&layout, &[good.clone()], &["sh"], "bad.example/x:1");
+    write_oci_layout(
+        &layout,
+        std::slice::from_ref(&good),
+        &["sh"],
+        "bad.example/x:1",
+    );
     let gz = gzip(&good);
     std::fs::write(
         layout
@@ -234,7 +239,12 @@ fn hostile_archives_are_refused_and_leave_nothing_behind() {
 
     // 3. OCI layout: the manifest references a blob that is not there.
     let layout = tmp.join("missing");
-    write_oci_layout(&layout, &[good.clone()], &["sh"], "bad.example/x:1");
+    write_oci_layout(
+        &layout,
+        std::slice::from_ref(&good),
+        &["sh"],
+        "bad.example/x:1",
+    );
     std::fs::remove_file(
         layout
             .join("blobs/sha256")
@@ -262,7 +272,12 @@ fn hostile_archives_are_refused_and_leave_nothing_behind() {
     let big: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
     let layer = tar_of(&[("big", &big)]);
     let layout = tmp.join("trunc");
-    write_oci_layout(&layout, &[layer.clone()], &["sh"], "bad.example/x:1");
+    write_oci_layout(
+        &layout,
+        std::slice::from_ref(&layer),
+        &["sh"],
+        "bad.example/x:1",
+    );
     let gz = gzip(&layer);
     let cut = &gz[..gz.len() / 2];
     let blobs = layout.join("blobs/sha256");

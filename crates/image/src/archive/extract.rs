@@ -65,13 +65,11 @@ fn resolve_link(link: &str, target: &Path) -> Result<String> {
     for c in target.components() {
         match c {
             Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
-            Component::ParentDir => {
-                if parts.pop().is_none() {
-                    return Err(bad(format!(
-                        "link {link:?} points outside the archive ({})",
-                        target.display()
-                    )));
-                }
+            Component::ParentDir if parts.pop().is_none() => {
+                return Err(bad(format!(
+                    "link {link:?} points outside the archive ({})",
+                    target.display()
+                )));
             }
             _ => {}
         }

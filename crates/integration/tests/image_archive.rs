@@ -3,15 +3,13 @@
 
 mod regutil;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use integration::Daemon;
 use regutil::*;
 
-fn tmpdir() -> PathBuf {
-    let p = PathBuf::from(format!("/tmp/{}", integration::daemon::unique("ia")));
-    std::fs::create_dir_all(&p).unwrap();
-    p
+fn tmpdir() -> Tmp {
+    Tmp::new("ia")
 }
 
 /// What the store holds, for "nothing half-written" checks.
@@ -83,7 +81,6 @@ fn save_load_round_trip_and_oci_layout_load() {
         d2.berth(["run", "--rm", "oci.example/app:7"]).ok(),
         "from an OCI layout"
     );
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -135,7 +132,6 @@ fn export_writes_the_container_filesystem() {
     };
     assert_eq!(text, "exported\n");
     d.berth(["rm", &name]).ok();
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -187,7 +183,6 @@ fn image_prune_removes_dangling_and_unused_but_never_used_images() {
         0,
         "layers reclaimed"
     );
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// A docker-archive holding one image whose single layer is `layer` (uncompressed or not),
@@ -322,7 +317,6 @@ fn hostile_archives_are_refused_and_leave_nothing_behind() {
     }
     // The daemon is still fine.
     assert_eq!(d.berth(["run", "--rm", "busybox", "echo", "ok"]).ok(), "ok");
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -378,5 +372,4 @@ fn docker_archives_move_between_berth_and_a_real_dockerd() {
         )
         .ok();
     assert_eq!(out, "docker runs berth's image");
-    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -45,10 +45,8 @@ fn layer_dirs(d: &Daemon) -> usize {
         .unwrap_or(0)
 }
 
-fn tmpdir() -> std::path::PathBuf {
-    let p = std::path::PathBuf::from(format!("/tmp/{}", integration::daemon::unique("rt")));
-    std::fs::create_dir_all(&p).unwrap();
-    p
+fn tmpdir() -> Tmp {
+    Tmp::new("rt")
 }
 
 #[test]
@@ -105,7 +103,6 @@ fn skopeo_into_reference_registry_then_berth_pull_and_run() {
     // history shows both layers.
     let h = d.berth(["history", &image]).ok();
     assert_eq!(h.lines().count(), 3, "{h}");
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -127,7 +124,6 @@ fn run_pulls_a_missing_image_first() {
             .contains(&format!("Unable to find image '{image}' locally")),
         "{out:?}"
     );
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -177,7 +173,6 @@ fn berth_registry_serve_with_skopeo_and_berth_push() {
     let d2 = Daemon::start();
     d2.berth(["pull", "-q", &name]).ok();
     assert_eq!(d2.berth(["run", "--rm", &name, "echo", "ok"]).ok(), "ok");
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 fn docker_pull_push(d: &Daemon, addr: &str) {
@@ -221,7 +216,6 @@ fn docker_cli_pulls_and_pushes_through_berthd() {
     docker_pull_push(&d, &reference.addr);
     let d2 = Daemon::start();
     docker_pull_push(&d2, &ours.addr);
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]

@@ -371,5 +371,41 @@ impl Drop for AnchorDockerd {
             .arg(&self.dir)
             .stdin(Stdio::null())
             .output();
+        // dockerd's last clean-ups may race with the script's rm: try again a few times.
+        for _ in 0..20 {
+            if !self.dir.exists() || std::fs::remove_dir_all(&self.dir).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// A temp dir under /tmp removed on drop (also when the test panics).
+pub struct Tmp(pub PathBuf);
+
+impl Tmp {
+    /// A new unique dir `/tmp/<prefix>…`.
+    pub fn new(prefix: &str) -> Tmp {
+        Tmp(temp_dir(prefix))
+    }
+}
+
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Tmp {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -373,3 +373,29 @@ fn docker_archives_move_between_berth_and_a_real_dockerd() {
         .ok();
     assert_eq!(out, "docker runs berth's image");
 }
+
+#[test]
+fn docker_cli_save_load_history_export_through_berthd() {
+    if integration::docker_cli().is_none() {
+        return;
+    }
+    let d = Daemon::with_busybox();
+    let tmp = tmpdir();
+    let tar = tmp.join("dk.tar");
+    d.docker(["save", "-o", tar.to_str().unwrap(), "busybox"])
+        .ok();
+    d.docker(["rmi", "busybox"]).ok();
+    let out = d.docker(["load", "-i", tar.to_str().unwrap()]).ok();
+    assert!(out.contains("Loaded image: busybox:latest"), "{out}");
+    let h = d.docker(["history", "busybox"]).ok();
+    assert!(h.starts_with("IMAGE"), "{h}");
+    let name = integration::daemon::unique("dx");
+    d.docker(["create", "--name", &name, "busybox", "true"])
+        .ok();
+    let fs = tmp.join("fs.tar");
+    d.docker(["export", "-o", fs.to_str().unwrap(), &name]).ok();
+    assert!(std::fs::metadata(&fs).unwrap().len() > 100_000);
+    d.docker(["rm", &name]).ok();
+    let out = d.docker(["image", "prune", "-a", "-f"]).ok();
+    assert!(out.contains("deleted: sha256:"), "{out}");
+}

@@ -280,4 +280,20 @@ fn login_and_logout_against_an_htpasswd_registry() {
     let (code, _, err) = berth(&["pull", &name], None);
     assert_ne!(code, 0);
     assert!(err.to_lowercase().contains("unauthorized"), "{err}");
+    // The real docker CLI logs in through berthd (POST /auth) and pulls with X-Registry-Auth.
+    if integration::docker_cli().is_some() {
+        let out = d.docker(["login", "-u", "alice", "-p", "nope", &reg.addr]);
+        assert_ne!(out.code, 0, "{out:?}");
+        let out = d.docker(["login", "-u", "alice", "-p", "s3cret!", &reg.addr]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stdout.contains("Login Succeeded"), "{out:?}");
+        let d2 = Daemon::start();
+        let mut c = d2.docker_cmd().unwrap();
+        let out = c
+            .env("DOCKER_CONFIG", d.root.join("docker-config"))
+            .args(["pull", &name])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
 }

@@ -61,7 +61,9 @@ pub async fn save(engine: Arc<Engine>, names: Vec<String>) -> Result<Resp, Engin
         for n in &names {
             e.images.get(n)?;
         }
-        image::archive::resolve(&e.images.store, &names).map_err(map_err)
+        let items = image::archive::resolve(&e.images.store, &names).map_err(map_err)?;
+        image::archive::check(&e.images.store, &items).map_err(map_err)?;
+        Ok::<_, EngineError>(items)
     })
     .await
     .map_err(EngineError::internal)??;

@@ -100,6 +100,17 @@ fn skopeo_into_reference_registry_then_berth_pull_and_run() {
         err.contains("not found") || err.contains("unknown"),
         "{err}"
     );
+    // A pulled image (gzip blobs in the store) saves as a docker-archive that loads and runs.
+    let saved = tmp.join("pulled.tar");
+    d.berth(["save", "-o", saved.to_str().unwrap(), &image])
+        .ok();
+    let d3 = Daemon::start();
+    let out = d3.berth(["load", "-i", saved.to_str().unwrap()]).ok();
+    assert!(out.contains(&format!("Loaded image: {image}")), "{out}");
+    assert_eq!(
+        d3.berth(["run", "--rm", &image]).ok(),
+        "hello from the registry"
+    );
     // history shows both layers.
     let h = d.berth(["history", &image]).ok();
     assert_eq!(h.lines().count(), 3, "{h}");

@@ -10,4 +10,4 @@ mod load;
 mod save;
 
 pub use load::{load, LoadedImage};
-pub use save::{resolve, save, SaveItem};
+pub use save::{check, resolve, save, SaveItem};

@@ -71,16 +71,20 @@ impl Drop for LayerTar {
     }
 }
 
-/// The blob candidates holding the layer `diff_id`: the plain tar (digest = diff id), then
-/// the blobs at the same position in the manifests of every image using that layer.
-fn layer_tar(store: &ImageStore, diff_id: &Digest) -> Result<LayerTar> {
+/// Where the tar of a layer can be read from.
+enum Source {
+    /// The uncompressed tar itself (digest = diff id).
+    Plain,
+    /// A compressed blob (from a pull) to decompress.
+    Compressed(Digest),
+}
+
+/// Finds the blob holding the layer `diff_id`: the plain tar, else the blob at the same
+/// position in the manifest of any image using that layer.
+fn source(store: &ImageStore, diff_id: &Digest) -> Result<Source> {
     let content = store.content();
     if content.exists(diff_id) {
-        return Ok(LayerTar {
-            file: content.open_blob(diff_id)?,
-            size: content.size(diff_id)?,
-            temp: None,
-        });
+        return Ok(Source::Plain);
     }
     for img in store.list()? {
         let Some(pos) = img
@@ -92,68 +96,87 @@ fn layer_tar(store: &ImageStore, diff_id: &Digest) -> Result<LayerTar> {
         else {
             continue;
         };
-        let Some(manifest) = Digest::parse(&img.manifest_digest)
+        let blob = Digest::parse(&img.manifest_digest)
             .and_then(|d| content.read(&d))
             .ok()
             .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
-        else {
-            continue;
-        };
-        let Some(desc) = manifest.layers.get(pos) else {
-            continue;
-        };
-        let Ok(blob) = Digest::parse(&desc.digest) else {
-            continue;
-        };
-        if !content.exists(&blob) {
-            continue;
+            .and_then(|m| m.layers.get(pos).map(|l| l.digest.clone()))
+            .and_then(|d| Digest::parse(&d).ok());
+        if let Some(b) = blob.filter(|b| content.exists(b)) {
+            return Ok(Source::Compressed(b));
         }
-        // Decompress into a temp file: the tar header needs the size up front.
-        let tmp = crate::content::unique_tmp(&store.root().join("tmp"), "save");
-        let result = (|| -> Result<LayerTar> {
-            let mut out = File::options()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .map_err(|e| ImageError::io("create", &tmp, e))?;
-            let mut r = crate::compression::decompress(content.open_blob(&blob)?)?;
-            let mut hasher = crate::digest::Hasher::new();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = r
-                    .read(&mut buf)
-                    .map_err(|e| ImageError::InvalidArchive(format!("layer {blob}: {e}")))?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n])
-                    .map_err(|e| ImageError::io("write", &tmp, e))?;
-            }
-            let size = hasher.len();
-            let actual = hasher.finish();
-            if actual != *diff_id {
-                return Err(ImageError::DigestMismatch {
-                    expected: diff_id.to_string(),
-                    actual: actual.to_string(),
-                });
-            }
-            out.rewind().map_err(|e| ImageError::io("seek", &tmp, e))?;
-            Ok(LayerTar {
-                file: out,
-                size,
-                temp: Some(tmp.clone()),
-            })
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        return result;
     }
     Err(ImageError::NotFound(format!(
         "the tar of layer {diff_id} is not in the store (it was unpacked without keeping its blob): cannot save"
     )))
+}
+
+/// Checks that every layer of `items` can be written (call before streaming an answer).
+pub fn check(store: &ImageStore, items: &[SaveItem]) -> Result<()> {
+    for item in items {
+        store.content().size(&Digest::parse(&item.image.id)?)?;
+        for d in &item.image.config.rootfs.diff_ids {
+            source(store, &Digest::parse(d)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the uncompressed tar of layer `diff_id` (decompressed into a temp file when only
+/// the compressed blob is stored: the tar header needs the size up front).
+fn layer_tar(store: &ImageStore, diff_id: &Digest) -> Result<LayerTar> {
+    let content = store.content();
+    let blob = match source(store, diff_id)? {
+        Source::Plain => {
+            return Ok(LayerTar {
+                file: content.open_blob(diff_id)?,
+                size: content.size(diff_id)?,
+                temp: None,
+            })
+        }
+        Source::Compressed(b) => b,
+    };
+    let tmp = crate::content::unique_tmp(&store.root().join("tmp"), "save");
+    let result = (|| -> Result<LayerTar> {
+        let mut out = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| ImageError::io("create", &tmp, e))?;
+        let mut r = crate::compression::decompress(content.open_blob(&blob)?)?;
+        let mut hasher = crate::digest::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = r
+                .read(&mut buf)
+                .map_err(|e| ImageError::InvalidArchive(format!("layer {blob}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| ImageError::io("write", &tmp, e))?;
+        }
+        let size = hasher.len();
+        let actual = hasher.finish();
+        if actual != *diff_id {
+            return Err(ImageError::DigestMismatch {
+                expected: diff_id.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        out.rewind().map_err(|e| ImageError::io("seek", &tmp, e))?;
+        Ok(LayerTar {
+            file: out,
+            size,
+            temp: Some(tmp.clone()),
+        })
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn append(b: &mut tar::Builder<impl Write>, name: &str, size: u64, data: impl Read) -> Result<()> {

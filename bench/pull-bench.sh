@@ -27,6 +27,7 @@ cleanup() {
   [ -n "$berthd_pid" ] && { kill "$berthd_pid"; wait "$berthd_pid" 2>/dev/null; }
   [ -n "$reg_pid" ] && { kill "$reg_pid"; wait "$reg_pid" 2>/dev/null; }
   [ -d "$dock" ] && scripts/anchor-dockerd.sh stop "$dock"
+  for _ in 1 2 3 4 5; do [ -d "$dock" ] || break; sleep 0.5; rm -rf "$dock"; done
   grep -o " $work[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$work"
 }

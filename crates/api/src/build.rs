@@ -138,6 +138,7 @@ pub async fn build(engine: Arc<Engine>, req: Request<Incoming>, q: Query) -> Res
     }
     // 2. The build, streamed.
     let (otx, orx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
+    let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let send = |v: serde_json::Value| {
             let mut b = serde_json::to_vec(&v).unwrap_or_default();
@@ -155,7 +156,18 @@ pub async fn build(engine: Arc<Engine>, req: Request<Incoming>, q: Query) -> Res
                 }
             }
         };
-        let env = build::builder::Env::of(&engine);
+        // A FROM / COPY --from image that is not present locally is pulled (anonymously,
+        // like the classic builder without registry credentials).
+        let store = engine.images.store.clone();
+        let pull = |reference: &str| -> Result<(), String> {
+            send(json!({"stream": format!("Pulling {reference}\n")}));
+            let opts = crate::registry::daemon_pull_options();
+            rt.block_on(distribution::pull(store.clone(), reference, &opts))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let mut env = build::builder::Env::of(&engine);
+        env.pull = Some(&pull);
         let res = build::build(&env, &ctx, &opts, &emit);
         drop(ctx);
         if let Err(e) = res {

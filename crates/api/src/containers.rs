@@ -81,6 +81,7 @@ pub async fn route(
             .rename(id, q.get("name").unwrap_or(""))
             .map(|_| status(204)),
         (Method::GET, [id, "top"]) => top(&engine, id, &q).await,
+        (Method::GET, [id, "export"]) => crate::archive::export(engine.clone(), id).await,
         (Method::GET, [id, "stats"]) => stats(&engine, id, &q),
         (Method::POST, [id, "exec"]) => crate::exec::create(&engine, req, id).await,
         (Method::DELETE, [id]) => engine

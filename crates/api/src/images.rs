@@ -26,10 +26,17 @@ pub async fn route(
     let res: R = match (m.clone(), rest) {
         (Method::GET, "json") => list(&engine, &q, ver).await,
         (Method::POST, "create") => create(&engine, req, &q).await,
-        (Method::POST, "prune") => Ok(json(
-            200,
-            &json!({"ImagesDeleted": [], "SpaceReclaimed": 0}),
-        )),
+        (Method::POST, "prune") => crate::image_prune::prune(&engine, &q).await,
+        (Method::GET, "get") => crate::archive::save(engine.clone(), q.all("names")).await,
+        (Method::POST, "load") => return crate::archive::load(engine, req, &q).await,
+        (Method::GET, r) if r.ends_with("/get") => {
+            let name = r.trim_end_matches("/get").to_string();
+            crate::archive::save(engine.clone(), vec![name]).await
+        }
+        (Method::POST, r) if r.ends_with("/push") => {
+            let name = r.trim_end_matches("/push").to_string();
+            return crate::registry::push(engine, req, &name, &q).await;
+        }
         (Method::GET, r) if r.ends_with("/json") => {
             let name = r.trim_end_matches("/json").to_string();
             get(&engine, &name).await.map(|i| json(200, &inspect(&i)))
@@ -328,12 +335,8 @@ impl std::io::Read for ChannelReader {
 }
 
 async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
-    if let Some(from) = q.get("fromImage").filter(|s| !s.is_empty()) {
-        let _ = from;
-        return Ok(error_resp(
-            404,
-            "pull not supported yet: registries land in a later issue",
-        ));
+    if q.get("fromImage").is_some_and(|s| !s.is_empty()) {
+        return Ok(crate::registry::pull(engine.clone(), req, q).await);
     }
     let src = q.get("fromSrc").unwrap_or("");
     if src != "-" {

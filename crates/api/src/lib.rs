@@ -2,12 +2,15 @@
 #![recursion_limit = "256"]
 
 mod build;
+mod archive;
 mod containers;
 mod events;
 mod exec;
 mod hijack;
+mod image_prune;
 mod images;
 mod networks;
+pub mod registry;
 mod router;
 mod system;
 pub mod util;

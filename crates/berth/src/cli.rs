@@ -63,6 +63,25 @@ pub enum Command {
     Port(PortArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Download an image from a registry
+    Pull(crate::cmd::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(crate::cmd::registry::PushArgs),
+    /// Log in to a registry
+    Login(crate::cmd::registry::LoginArgs),
+    /// Log out from a registry
+    Logout(crate::cmd::registry::LogoutArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(crate::cmd::registry::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(crate::cmd::registry::LoadArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(crate::cmd::registry::ExportArgs),
+    /// Show the history of an image
+    History(crate::cmd::registry::HistoryArgs),
+    /// Run berth's own registry server
+    #[command(subcommand)]
+    Registry(crate::cmd::registry::RegistryCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -87,6 +106,12 @@ pub struct ContainerOpts {
     /// Set environment variables
     #[arg(short = 'e', long = "env", value_name = "list")]
     pub env: Vec<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, value_name = "string", default_value = "missing")]
+    pub pull: String,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
     /// Read in a file of environment variables
     #[arg(long = "env-file", value_name = "list")]
     pub env_file: Vec<String>,
@@ -398,6 +423,9 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
     /// Filter output based on conditions provided (key=value)
     #[arg(short = 'f', long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
@@ -496,6 +524,8 @@ pub enum ContainerCommand {
     /// List containers
     #[command(alias = "ps", alias = "list")]
     Ls(PsArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(crate::cmd::registry::ExportArgs),
     /// Create and run a new container from an image
     Run(RunArgs),
     /// Create a new container
@@ -552,6 +582,16 @@ pub enum ImageCommand {
     Inspect(InspectArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(crate::cmd::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(crate::cmd::registry::PushArgs),
+    /// Save one or more images to a tar archive
+    Save(crate::cmd::registry::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(crate::cmd::registry::LoadArgs),
+    /// Show the history of an image
+    History(crate::cmd::registry::HistoryArgs),
 }
 
 /// `berth container prune`.

@@ -212,6 +212,17 @@ impl Client {
         body: Option<ReqBody>,
         content_type: Option<&str>,
     ) -> Result<Response<Incoming>> {
+        self.raw_with(method, path, body, content_type, &[]).await
+    }
+
+    async fn raw_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<ReqBody>,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Incoming>> {
         let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -229,6 +240,9 @@ impl Client {
             );
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
         }
         let req = req.body(body.unwrap_or_else(|| ReqBody::Full(Full::new(Bytes::new()))))?;
         let resp = sender
@@ -249,6 +263,31 @@ impl Client {
         let version = self.version().await?;
         let full = format!("/v{version}{path}");
         let resp = self.raw(method, &full, body, content_type).await?;
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            return Err(anyhow::Error::new(DaemonError {
+                status,
+                message: error_message(&bytes, status),
+            }));
+        }
+        Ok(resp)
+    }
+
+    /// Like [`Client::request`] with extra headers (e.g. `X-Registry-Auth`).
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<ReqBody>,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Incoming>> {
+        let version = self.version().await?;
+        let full = format!("/v{version}{path}");
+        let resp = self
+            .raw_with(method, &full, body, content_type, headers)
+            .await?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             let status = resp.status().as_u16();
             let bytes = resp.into_body().collect().await?.to_bytes();

@@ -71,6 +71,15 @@ async fn dispatch_inner(client: Arc<Client>, command: Command) -> anyhow::Result
             VolumeCommand::Prune(a) => volume::prune(&client, a).await,
         },
         Command::Network(c) => crate::cmd::network::run(&client, c).await,
+        Command::Pull(a) => registry::pull(&client, a).await,
+        Command::Push(a) => registry::push(&client, a).await,
+        Command::Login(a) => registry::login(&client, a).await,
+        Command::Logout(a) => registry::logout(a),
+        Command::Save(a) => registry::save(&client, a).await,
+        Command::Load(a) => registry::load(&client, a).await,
+        Command::Export(a) => registry::export(&client, a).await,
+        Command::History(a) => registry::history(&client, a).await,
+        Command::Registry(c) => registry::registry(c).await,
         Command::Version => system::version(&client).await,
         Command::Info => system::info(&client).await,
     }
@@ -101,6 +110,7 @@ async fn container_verb(client: Arc<Client>, c: ContainerCommand) -> anyhow::Res
         ContainerCommand::Port(a) => dispatch(client, Command::Port(a)).await,
         ContainerCommand::Attach(a) => dispatch(client, Command::Attach(a)).await,
         ContainerCommand::Prune(a) => extra::container_prune(&client, a).await,
+        ContainerCommand::Export(a) => dispatch(client, Command::Export(a)).await,
     }
 }
 
@@ -116,6 +126,11 @@ async fn image_verb(client: Arc<Client>, c: ImageCommand) -> anyhow::Result<i32>
             dispatch(client, Command::Inspect(a)).await
         }
         ImageCommand::Prune(a) => extra::image_prune(&client, a).await,
+        ImageCommand::Pull(a) => dispatch(client, Command::Pull(a)).await,
+        ImageCommand::Push(a) => dispatch(client, Command::Push(a)).await,
+        ImageCommand::Save(a) => dispatch(client, Command::Save(a)).await,
+        ImageCommand::Load(a) => dispatch(client, Command::Load(a)).await,
+        ImageCommand::History(a) => dispatch(client, Command::History(a)).await,
     }
 }
 

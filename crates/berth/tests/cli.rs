@@ -255,7 +255,8 @@ fn run_stdin_pipe(d: &Daemon) -> Result<(), String> {
 }
 
 fn run_missing_image(d: &Daemon) -> Result<(), String> {
-    let image = format!("{}-nosuchimage", uniq("x"));
+    // On a registry that is not there (loopback only: nothing leaves the machine).
+    let image = format!("127.0.0.1:1/{}-nosuchimage", uniq("x"));
     let out = d.berth(&["run", "--rm", &image]);
     check!(out.code == 125, "want 125: {out:?}");
     check!(

@@ -29,6 +29,9 @@ struct Args {
     /// OCI runtime executable (default: berth-runtime next to berthd).
     #[arg(long)]
     runtime: Option<PathBuf>,
+    /// Registry (host[:port]) that may be used over plain HTTP (repeatable, like dockerd).
+    #[arg(long = "insecure-registry", value_name = "host[:port]")]
+    insecure_registry: Vec<String>,
     /// berth-monitor executable (default: next to berthd).
     #[arg(long, hide = true)]
     monitor: Option<PathBuf>,
@@ -122,6 +125,7 @@ async fn run(args: Args) -> Result<()> {
         .pidfile
         .clone()
         .unwrap_or_else(|| exec_root.join("berthd.pid"));
+    api::registry::set_insecure_registries(args.insecure_registry.clone());
     let net_cfg = args.net.config(&data_root, &exec_root)?;
     let engine = engine::Engine::open_with_network(
         engine::EngineConfig {

@@ -14,6 +14,6 @@ pub mod platform;
 pub mod progress;
 pub mod server;
 
-pub use client::{pull, push, ClientOptions};
+pub use client::{login, pull, push, ClientOptions};
 pub use error::{DistributionError, ServerError};
 pub use progress::{Progress, ProgressFn};

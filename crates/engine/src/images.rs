@@ -21,7 +21,7 @@ pub fn map_err(e: ImageError) -> EngineError {
 /// Image store + snapshotter pair rooted at `D/image`.
 pub struct Images {
     /// The image store (shared with the API for image endpoints).
-    pub store: image::ImageStore,
+    pub store: std::sync::Arc<image::ImageStore>,
     /// The overlay snapshotter.
     pub snapshots: image::Snapshotter,
 }
@@ -29,7 +29,7 @@ pub struct Images {
 impl Images {
     /// Open both under `root` (`D/image`).
     pub fn open(root: &Path) -> Result<Self> {
-        let store = image::ImageStore::open(root).map_err(map_err)?;
+        let store = std::sync::Arc::new(image::ImageStore::open(root).map_err(map_err)?);
         let snapshots = image::Snapshotter::new(root).map_err(map_err)?;
         Ok(Images { store, snapshots })
     }

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod changes;
 pub mod compression;
 pub mod config;

@@ -333,7 +333,7 @@ fn build_bad_input_fails_cleanly_naming_the_line() {
             &["line 3", "returned a non-zero code: 3"],
         ),
         (
-            "FROM nonexistent-image-xyz:1\n",
+            "FROM 127.0.0.1:1/nonexistent-image-xyz:1\n",
             "nobase",
             &["nonexistent-image-xyz"],
         ),

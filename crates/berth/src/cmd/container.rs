@@ -350,11 +350,37 @@ async fn create(client: &Client, opts: &ContainerOpts, attach: bool) -> Result<S
         Some(n) => format!("/containers/create?name={}", enc(n)),
         None => "/containers/create".to_string(),
     };
-    let resp = match client.json(Method::POST, &path, Some(&body)).await {
+    let image = opts.args.first().map(String::as_str).unwrap_or_default();
+    let policy = match opts.pull.as_str() {
+        "" | "missing" => "missing",
+        "always" => "always",
+        "never" => "never",
+        other => {
+            return Err(run_error(
+                125,
+                anyhow!("invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""),
+            ))
+        }
+    };
+    if policy == "always" {
+        crate::cmd::registry::pull_image(client, image, opts.platform.as_deref(), false, true)
+            .await
+            .map_err(|e| run_error(125, e))?;
+    }
+    let mut first = client.json(Method::POST, &path, Some(&body)).await;
+    if let Err(e) = &first {
+        if policy == "missing" && is_status(e, 404) && e.to_string().contains("No such image") {
+            eprintln!("Unable to find image '{}' locally", tagged(image));
+            crate::cmd::registry::pull_image(client, image, opts.platform.as_deref(), false, true)
+                .await
+                .map_err(|e| run_error(125, e))?;
+            first = client.json(Method::POST, &path, Some(&body)).await;
+        }
+    }
+    let resp = match first {
         Ok(v) => v,
         Err(e) => {
-            if is_status(&e, 404) && e.to_string().contains("No such image") {
-                let image = opts.args.first().map(String::as_str).unwrap_or_default();
+            if policy == "never" && is_status(&e, 404) && e.to_string().contains("No such image") {
                 eprintln!("Unable to find image '{}' locally", tagged(image));
             }
             let code = e

@@ -121,6 +121,11 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<i32> {
         } else {
             format
         };
+        let format = if args.digests && format == IMAGES_FORMAT {
+            "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+        } else {
+            format
+        };
         print!("{}", render_rows(format, &headers, &rows)?);
     }
     Ok(0)
@@ -171,7 +176,7 @@ pub async fn tag(client: &Client, args: TagArgs) -> Result<i32> {
 }
 
 /// Streams a file (or stdin for "-") as a request body.
-fn file_body(source: &str) -> Result<ReqBody> {
+pub fn file_body(source: &str) -> Result<ReqBody> {
     let mut reader: Box<dyn Read + Send> = if source == "-" {
         Box::new(std::io::stdin())
     } else {

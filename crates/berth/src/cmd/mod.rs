@@ -9,6 +9,8 @@ pub mod inspect;
 pub mod logs;
 pub mod manage;
 pub mod network;
+pub mod progress;
 pub mod ps;
+pub mod registry;
 pub mod system;
 pub mod volume;

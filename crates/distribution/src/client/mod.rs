@@ -1,5 +1,6 @@
 //! The registry client: [`pull`] into and [`push`] from an [`ImageStore`].
 
+mod login;
 mod pull;
 mod push;
 mod session;
@@ -11,6 +12,7 @@ use crate::error::DistributionError;
 use crate::platform::Platform;
 use crate::progress::ProgressFn;
 
+pub use login::{login, server_domain};
 pub use pull::{pull, PullResult};
 pub use push::{push, PushResult};
 pub use session::is_insecure as is_insecure_registry;

@@ -1,0 +1,216 @@
+//! Tarball endpoints: `GET /images/get?names=…`, `GET /images/{name}/get` (docker save),
+//! `POST /images/load` (docker load) and `GET /containers/{id}/export`.
+
+use crate::util::{channel_body, error_resp, Query, Resp};
+use bytes::Bytes;
+use engine::images::map_err;
+use engine::{Engine, EngineError};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use serde_json::json;
+use std::io::Write;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A blocking writer feeding a streaming response body in 256 KiB chunks.
+struct ChannelWriter {
+    tx: mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 256 << 10;
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+fn tar_response(rx: mpsc::Receiver<Vec<u8>>) -> Resp {
+    Response::builder()
+        .status(200)
+        .header("Content-Type", "application/x-tar")
+        .body(channel_body(rx))
+        .unwrap_or_else(|_| error_resp(500, "building the response"))
+}
+
+/// `GET /images/get?names=a&names=b` and `GET /images/{name}/get`.
+pub async fn save(engine: Arc<Engine>, names: Vec<String>) -> Result<Resp, EngineError> {
+    if names.is_empty() {
+        return Err(EngineError::InvalidParameter(
+            "no image names given to save".into(),
+        ));
+    }
+    let e = engine.clone();
+    let items = tokio::task::spawn_blocking(move || {
+        for n in &names {
+            e.images.get(n)?;
+        }
+        let items = image::archive::resolve(&e.images.store, &names).map_err(map_err)?;
+        image::archive::check(&e.images.store, &items).map_err(map_err)?;
+        Ok::<_, EngineError>(items)
+    })
+    .await
+    .map_err(EngineError::internal)??;
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(8);
+    tokio::task::spawn_blocking(move || {
+        let w = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        match image::archive::save(&engine.images.store, &items, w) {
+            Ok(mut w) => {
+                let _ = w.flush();
+            }
+            // The status line is gone: the client sees a truncated tar; say why in the log.
+            Err(err) => tracing::warn!("image save failed: {err}"),
+        }
+    });
+    Ok(tar_response(rx))
+}
+
+/// A blocking reader over request body chunks delivered through a channel.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.recv() {
+                Ok(b) => self.cur = b,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}
+
+/// `POST /images/load[?quiet=1]`: the body is a docker-archive or OCI layout tarball.
+pub async fn load(engine: Arc<Engine>, req: Request<Incoming>, _q: &Query) -> Resp {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
+    let e = engine.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let mut r = ChannelReader {
+            rx,
+            cur: Bytes::new(),
+        };
+        let res = image::archive::load(&e.images.store, &mut r);
+        // Drain what the client still sends so it sees our answer.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+        res
+    });
+    let mut body = req.into_body();
+    let mut body_err = None;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(d) = f.into_data() {
+                    let tx2 = tx.clone();
+                    let sent = tokio::task::spawn_blocking(move || tx2.send(d).is_ok())
+                        .await
+                        .unwrap_or(false);
+                    if !sent {
+                        break;
+                    }
+                }
+            }
+            Err(err) => {
+                body_err = Some(err.to_string());
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let res = match job.await {
+        Ok(r) => r,
+        Err(e) => return error_resp(500, &e.to_string()),
+    };
+    let mut out = Vec::new();
+    let mut push = |v: serde_json::Value| {
+        out.extend_from_slice(&serde_json::to_vec(&v).unwrap_or_default());
+        out.push(b'\n');
+    };
+    match (res, body_err) {
+        (_, Some(err)) => {
+            let m = format!("reading the archive: {err}");
+            push(json!({"errorDetail": {"message": m}, "error": m}));
+        }
+        (Ok(images), None) => {
+            for i in images {
+                if i.references.is_empty() {
+                    push(json!({"stream": format!("Loaded image ID: {}\n", i.id)}));
+                }
+                for r in i.references {
+                    push(json!({"stream": format!("Loaded image: {r}\n")}));
+                }
+            }
+        }
+        (Err(err), None) => {
+            let m = err.to_string();
+            push(json!({"errorDetail": {"message": m}, "error": m}));
+        }
+    }
+    Response::builder()
+        .status(200)
+        .header("Content-Type", "application/json")
+        .body(crate::util::full(out))
+        .unwrap_or_else(|_| error_resp(500, "building the response"))
+}
+
+/// `GET /containers/{id}/export`: the container's merged filesystem as a plain tar.
+pub async fn export(engine: Arc<Engine>, id: &str) -> Result<Resp, EngineError> {
+    let c = engine.get(id)?;
+    let e = engine.clone();
+    let cid = c.id.clone();
+    let image_id = c.image_id.clone();
+    // Mount (if needed) before answering, so errors get a status.
+    let (merged, mounted_here) = tokio::task::spawn_blocking(move || {
+        let snaps = &e.images.snapshots;
+        if snaps.is_mounted(&cid) {
+            return snaps.merged_dir(&cid).map(|p| (p, false)).map_err(map_err);
+        }
+        let img = e.images.get(&image_id)?;
+        let lowers = e.images.lowers(&img)?;
+        e.images.mount(&cid, &lowers).map(|p| (p, true))
+    })
+    .await
+    .map_err(EngineError::internal)??;
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(8);
+    let cid = c.id.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        match image::diff::write_tar(&merged, w, image::diff::TarMode::Plain) {
+            Ok(mut w) => {
+                let _ = w.flush();
+            }
+            Err(err) => tracing::warn!("export of {cid} failed: {err}"),
+        }
+        if mounted_here && !engine.get(&cid).map(|c| c.state.running).unwrap_or(true) {
+            let _ = engine.images.unmount(&cid);
+        }
+    });
+    Ok(tar_response(rx))
+}

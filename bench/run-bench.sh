@@ -4,6 +4,10 @@
 #     private dockerd (docker.io), same image imported into both;
 #  2. `berth-runtime run` vs `runc run` (and `crun run`) of /bin/true on the same bundle;
 #  3. RSS of berthd and of the monitors with N (default 50) containers running.
+#  4. then the benchmarks of the later issues, each a script of its own in bench/:
+#     runtime-bench.sh (berth-runtime vs runc vs crun), pull-bench.sh (pull vs docker, skopeo),
+#     build-bench.sh (Dockerfile build vs dockerd), net-bench.sh (bridge/published-port throughput).
+#     BENCH_CORE_ONLY=1 skips them.
 # Usage: bench/run-bench.sh [RUNS]   (root; builds release first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +36,8 @@ cleanup() {
 trap cleanup EXIT
 scripts/mk-busybox-rootfs.sh "$work/busybox.tar"
 
-"$bin/berthd" --data-root "$work/data" --exec-root "$work/exec" -H "unix://$work/b.sock" >"$work/berthd.log" 2>&1 &
+"$bin/berthd" --data-root "$work/data" --exec-root "$work/exec" -H "unix://$work/b.sock" \
+  --network-prefix bbnch --bip 10.249.13.1/24 --network-cleanup-on-exit >"$work/berthd.log" 2>&1 &
 berthd_pid=$!
 B() { "$bin/berth" -H "unix://$work/b.sock" "$@"; }
 for _ in $(seq 100); do B version >/dev/null 2>&1 && break; sleep 0.1; done
@@ -41,9 +46,12 @@ B import --change 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
 median() { jq -r '.results[0].median' "$1"; }
 echo "== run --rm busybox true ($runs runs each)"
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/berth.json" \
-  "$bin/berth -H unix://$work/b.sock run --rm busybox true" >/dev/null
+  "$bin/berth -H unix://$work/b.sock run --rm --network none busybox true" >/dev/null
 berth_ms=$(median "$work/berth.json")
-printf "berth  run --rm: %.1f ms\n" "$(echo "$berth_ms*1000" | bc -l)"
+printf "berth  run --rm --network none: %.1f ms\n" "$(echo "$berth_ms*1000" | bc -l)"
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/berth-br.json" \
+  "$bin/berth -H unix://$work/b.sock run --rm busybox true" >/dev/null
+printf "berth  run --rm (default bridge): %.1f ms\n" "$(echo "$(median "$work/berth-br.json")*1000" | bc -l)"
 if command -v dockerd >/dev/null; then
   sock=$(scripts/anchor-dockerd.sh start "$dock")
   DOCKER_HOST="unix://$sock" docker import --change 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
@@ -76,3 +84,12 @@ for p in /proc/[0-9]*; do
   fi
 done
 echo "berthd RSS: $((daemon_kb/1024)) MiB; monitors: $mons, total $((mon_kb/1024)) MiB, $((mon_kb/ (mons>0?mons:1))) KiB each (goal <= 1024 KiB; docker: 13.2 MB per shim)"
+
+cleanup; trap - EXIT
+if [ -z "${BENCH_CORE_ONLY:-}" ]; then
+  for b in runtime-bench pull-bench build-bench net-bench; do
+    [ -x "bench/$b.sh" ] || continue
+    echo "== bench/$b.sh"
+    BIN="$bin" "bench/$b.sh" || echo "bench/$b.sh failed (rc=$?)"
+  done
+fi

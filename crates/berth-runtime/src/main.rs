@@ -7,6 +7,8 @@ use runtime::oci_spec::runtime::{Process, Spec, UserBuilder};
 use std::io::Write;
 use std::path::PathBuf;
 
+mod sealed;
+
 #[derive(Parser)]
 #[command(
     name = "berth-runtime",
@@ -240,6 +242,11 @@ fn run(cli: &Cli) -> Result<i32> {
         bail!("unsupported: --systemd-cgroup (berth-runtime manages cgroupfs paths only)");
     }
     let root = &cli.root;
+    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec { .. }) {
+        // These fork processes that enter the container: never let them run from a file
+        // that a container could write to (CVE-2019-5736).
+        sealed::ensure_sealed()?;
+    }
     match &cli.cmd {
         Cmd::Create(c) => {
             container::create(root, &c.id, &create_opts(c))?;

@@ -1060,3 +1060,201 @@ fn delete_kills_leftovers_without_pid_namespace() {
         }
     });
 }
+
+/// Removes a directory when dropped.
+struct RmDir(PathBuf);
+
+impl Drop for RmDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Reads a whole file (a runtime binary) for before/after comparison.
+fn file_bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+#[test]
+fn runtime_binary_cannot_be_overwritten_from_a_container() {
+    // CVE-2019-5736. The attack runs against a private copy of the runtime binary so that a
+    // regression cannot corrupt the build output.
+    each(|imp| {
+        let bindir =
+            std::env::temp_dir().join(format!("berth-rt-bin-{}-{}", std::process::id(), imp.name));
+        std::fs::create_dir_all(&bindir).unwrap();
+        let _cleanup = RmDir(bindir.clone());
+        let copy = bindir.join("runtime-copy");
+        std::fs::copy(&imp.bin, &copy).unwrap();
+        let before = file_bytes(&copy);
+        let victim = Impl {
+            name: imp.name,
+            bin: copy.clone(),
+        };
+        let a = Bundle::new(&victim, "exeA");
+        a.config(&["sleep", "100"], |_| {});
+        let o = a.create(&[]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let pid = a.state().unwrap()["pid"].as_i64().unwrap();
+        // The created init still runs runtime code: its exe must not be the file on disk.
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert_ne!(
+            exe, copy,
+            "[{}] init runs from the on-disk binary",
+            imp.name
+        );
+        if imp.name == "berth" {
+            assert!(
+                exe.to_string_lossy().starts_with("/memfd:"),
+                "[berth] init exe is {}",
+                exe.display()
+            );
+        }
+        // Even root on the host cannot write through /proc/<pid>/exe.
+        let w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/{pid}/exe"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"pwned"));
+        assert!(
+            w.is_err(),
+            "[{}] host write through /proc/pid/exe succeeded",
+            imp.name
+        );
+        // A second container in the first one's pid namespace sees the runtime as pid 1: it
+        // keeps an fd on /proc/1/exe, waits until the runtime is gone (start), then writes.
+        let b = Bundle::new(&victim, "exeB");
+        b.config(
+            &[
+                "sh",
+                "-c",
+                "(echo pwned >>/proc/1/exe) 2>/dev/null && echo WROTE1; \
+                 (exec 3</proc/1/exe && echo opened; \
+                 while [ ! -e /tmp/go ]; do sleep 0.05; done; sleep 0.3; \
+                 (echo pwned >>/proc/self/fd/3) && echo WROTE2; (echo pwned >/proc/self/fd/3) && echo WROTE3); \
+                 echo done",
+            ],
+            |c| {
+                c["linux"]["namespaces"] = json!([
+                    {"type": "pid", "path": format!("/proc/{pid}/ns/pid")},
+                    {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
+                ]);
+            },
+        );
+        let o = b.create(&[]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(b.rt(&["start", &b.id]).status.success());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(a.rt(&["start", &a.id]).status.success());
+        a.wait_status("running");
+        std::fs::write(b.dir.join("rootfs/tmp/go"), "").unwrap();
+        let t = Instant::now();
+        while !b.out_file().contains("done") && t.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = b.out_file();
+        let err = std::fs::read_to_string(b.dir.join("err.txt")).unwrap_or_default();
+        assert!(
+            out.contains("done"),
+            "[{}] probe did not finish: {out} {err}",
+            imp.name
+        );
+        assert!(
+            !out.contains("WROTE"),
+            "[{}] container wrote the runtime: {out}",
+            imp.name
+        );
+        assert!(
+            file_bytes(&copy) == before,
+            "[{}] runtime binary changed",
+            imp.name
+        );
+    });
+}
+
+/// Spawns `cmd` with a host directory fd leaked (not close-on-exec) at fd 7, as a careless
+/// caller would.
+fn with_leaked_fd(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls (open, dup2, close) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let fd = libc::open(c"/".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+            if fd < 0 || libc::dup2(fd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn no_runtime_fd_leaks_into_the_container() {
+    let probe = "ls /proc/$$/fd | tr '\\n' ' '";
+    each(|imp| {
+        let b = Bundle::new(imp, "fdleak");
+        b.config(&["sh", "-c", probe], |_| {});
+        let mut c = b.cmd(&["run", "-b", b.dir.to_str().unwrap(), &b.id]);
+        with_leaked_fd(&mut c);
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "[{}] {err}", imp.name);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "0 1 2 ",
+            "[{}] init fds",
+            imp.name
+        );
+
+        let b = Bundle::new(imp, "fdleakx");
+        b.config(&["sleep", "100"], |_| {});
+        assert!(b.create(&[]).status.success());
+        assert!(b.rt(&["start", &b.id]).status.success());
+        let mut c = b.cmd(&["exec", &b.id, "sh", "-c", probe]);
+        with_leaked_fd(&mut c);
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "[{}] {err}", imp.name);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "0 1 2 ",
+            "[{}] exec fds",
+            imp.name
+        );
+        // A preserved fd is passed, the leaked one still is not.
+        let mut c = b.cmd(&["exec", "--preserve-fds", "1", &b.id, "sh", "-c", probe]);
+        with_leaked_fd(&mut c);
+        let f = std::fs::File::open(b.dir.join("config.json")).unwrap();
+        use std::os::unix::process::CommandExt;
+        let raw = f.as_raw_fd();
+        // SAFETY: dup2/fcntl only, between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "[{}] {err}", imp.name);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "0 1 2 3 ",
+            "[{}] preserved",
+            imp.name
+        );
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}

@@ -1258,3 +1258,93 @@ fn no_runtime_fd_leaks_into_the_container() {
         assert!(b.rt(&["delete", "--force", &b.id]).status.success());
     });
 }
+
+#[test]
+fn hooks_run_in_order_with_state_on_stdin() {
+    each(|imp| {
+        let b = Bundle::new(imp, "hooks");
+        let d = b.dir.display().to_string();
+        let host = |name: &str| {
+            json!({"path": "/bin/sh", "args": ["sh", "-c", format!("/bin/cat > {d}/{name}.json; echo {name} >> {d}/order")], "timeout": 30})
+        };
+        b.config(&["sh", "-c", "echo ran; cat /tmp/start.json > /tmp/start.copy"], |c| {
+            c["hooks"] = json!({
+                "prestart": [host("prestart")],
+                "createRuntime": [host("createRuntime")],
+                "createContainer": [host("createContainer")],
+                "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "/bin/cat > /tmp/start.json"]}],
+                "poststart": [host("poststart")],
+                "poststop": [host("poststop")]
+            });
+        });
+        let o = b.create(&[]);
+        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        let pid = b.state().unwrap()["pid"].as_i64().unwrap();
+        let order = std::fs::read_to_string(b.dir.join("order")).unwrap_or_default();
+        // runc 1.1 runs poststart already at create (fixed in runc 1.2); berth waits for start.
+        assert!(
+            order.starts_with("prestart\ncreateRuntime\ncreateContainer\n"),
+            "[{}] {order}",
+            imp.name
+        );
+        if imp.name == "berth" {
+            assert_eq!(order, "prestart\ncreateRuntime\ncreateContainer\n");
+        }
+        for n in ["prestart", "createRuntime", "createContainer"] {
+            let v: Value =
+                serde_json::from_slice(&std::fs::read(b.dir.join(format!("{n}.json"))).unwrap())
+                    .unwrap_or(Value::Null);
+            assert_eq!(v["id"], b.id.as_str(), "[{}] {n}: {v}", imp.name);
+            // runc reports createContainer's pid as seen inside the container (1).
+            if n != "createContainer" {
+                assert_eq!(v["pid"].as_i64(), Some(pid), "[{}] {n}: {v}", imp.name);
+            }
+            assert_eq!(v["status"], "creating", "[{}] {n}: {v}", imp.name);
+            assert_eq!(v["bundle"], d.as_str(), "[{}] {n}: {v}", imp.name);
+        }
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("stopped");
+        assert!(b.out_file().contains("ran"), "[{}]", imp.name);
+        let v: Value = serde_json::from_slice(
+            &std::fs::read(b.dir.join("rootfs/tmp/start.copy")).unwrap_or_default(),
+        )
+        .unwrap_or(Value::Null);
+        assert_eq!(v["id"], b.id.as_str(), "[{}] startContainer: {v}", imp.name);
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(b.dir.join("poststart.json")).unwrap())
+                .unwrap_or(Value::Null);
+        assert_eq!(v["id"], b.id.as_str(), "[{}] poststart: {v}", imp.name);
+        assert!(b.rt(&["delete", &b.id]).status.success());
+        let order = std::fs::read_to_string(b.dir.join("order")).unwrap_or_default();
+        assert!(order.ends_with("poststart\npoststop\n"), "[{}] {order}", imp.name);
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(b.dir.join("poststop.json")).unwrap())
+                .unwrap_or(Value::Null);
+        assert_eq!(v["id"], b.id.as_str(), "[{}] poststop: {v}", imp.name);
+    });
+}
+
+#[test]
+fn failing_and_slow_hooks_fail_create_cleanly() {
+    each(|imp| {
+        for (name, hook) in [
+            ("fail", json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]})),
+            ("slow", json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1})),
+        ] {
+            let b = Bundle::new(imp, "hookfail");
+            b.config(&["true"], |c| {
+                c["hooks"] = json!({ "createRuntime": [hook] });
+            });
+            let t = Instant::now();
+            let o = b.create(&[]);
+            assert!(!o.status.success(), "[{}] {name} hook accepted", imp.name);
+            assert!(t.elapsed() < Duration::from_secs(20), "[{}] {name}", imp.name);
+            if imp.name == "berth" {
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(err.contains("createRuntime hook"), "[berth] {name}: {err}");
+                assert_eq!(b.state_entries(), 0, "[berth] {name}");
+                assert!(b.cgroup_parents().is_empty(), "[berth] {name}");
+            }
+        }
+    });
+}

@@ -248,8 +248,20 @@ pub fn cloexec_fds(preserve: u32) -> Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if r != 0 {
-        return Err(Error::last("close_range"));
+    if r == 0 {
+        return Ok(());
+    }
+    // A seccomp profile may deny close_range (EPERM) or the kernel may lack it (ENOSYS):
+    // fall back to walking /proc/self/fd.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Error::io("read /proc/self/fd", e))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|fd| *fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: setting FD_CLOEXEC on an fd (EBADF for the closed directory fd is harmless).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
 }

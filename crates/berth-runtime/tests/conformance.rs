@@ -1264,9 +1264,7 @@ fn hooks_run_in_order_with_state_on_stdin() {
     each(|imp| {
         let b = Bundle::new(imp, "hooks");
         let d = b.dir.display().to_string();
-        let host = |name: &str| {
-            json!({"path": "/bin/sh", "args": ["sh", "-c", format!("/bin/cat > {d}/{name}.json; echo {name} >> {d}/order")], "timeout": 30})
-        };
+        let host = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("/bin/cat > {d}/{name}.json; echo {name} >> {d}/order")], "timeout": 30});
         b.config(&["sh", "-c", "echo ran; cat /tmp/start.json > /tmp/start.copy"], |c| {
             c["hooks"] = json!({
                 "prestart": [host("prestart")],
@@ -1278,7 +1276,12 @@ fn hooks_run_in_order_with_state_on_stdin() {
             });
         });
         let o = b.create(&[]);
-        assert!(o.status.success(), "[{}] {}", imp.name, String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
         let pid = b.state().unwrap()["pid"].as_i64().unwrap();
         let order = std::fs::read_to_string(b.dir.join("order")).unwrap_or_default();
         // runc 1.1 runs poststart already at create (fixed in runc 1.2); berth waits for start.
@@ -1316,10 +1319,13 @@ fn hooks_run_in_order_with_state_on_stdin() {
         assert_eq!(v["id"], b.id.as_str(), "[{}] poststart: {v}", imp.name);
         assert!(b.rt(&["delete", &b.id]).status.success());
         let order = std::fs::read_to_string(b.dir.join("order")).unwrap_or_default();
-        assert!(order.ends_with("poststart\npoststop\n"), "[{}] {order}", imp.name);
-        let v: Value =
-            serde_json::from_slice(&std::fs::read(b.dir.join("poststop.json")).unwrap())
-                .unwrap_or(Value::Null);
+        assert!(
+            order.ends_with("poststart\npoststop\n"),
+            "[{}] {order}",
+            imp.name
+        );
+        let v: Value = serde_json::from_slice(&std::fs::read(b.dir.join("poststop.json")).unwrap())
+            .unwrap_or(Value::Null);
         assert_eq!(v["id"], b.id.as_str(), "[{}] poststop: {v}", imp.name);
     });
 }
@@ -1328,8 +1334,14 @@ fn hooks_run_in_order_with_state_on_stdin() {
 fn failing_and_slow_hooks_fail_create_cleanly() {
     each(|imp| {
         for (name, hook) in [
-            ("fail", json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]})),
-            ("slow", json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1})),
+            (
+                "fail",
+                json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}),
+            ),
+            (
+                "slow",
+                json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}),
+            ),
         ] {
             let b = Bundle::new(imp, "hookfail");
             b.config(&["true"], |c| {
@@ -1338,7 +1350,11 @@ fn failing_and_slow_hooks_fail_create_cleanly() {
             let t = Instant::now();
             let o = b.create(&[]);
             assert!(!o.status.success(), "[{}] {name} hook accepted", imp.name);
-            assert!(t.elapsed() < Duration::from_secs(20), "[{}] {name}", imp.name);
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "[{}] {name}",
+                imp.name
+            );
             if imp.name == "berth" {
                 let err = String::from_utf8_lossy(&o.stderr);
                 assert!(err.contains("createRuntime hook"), "[berth] {name}: {err}");

@@ -1198,41 +1198,86 @@ fn with_leaked_fd(cmd: &mut Command) {
     }
 }
 
+/// Runs a runtime command whose container outlives it (stdio not captured through pipes, or
+/// the wait would never end) and asserts success.
+fn quiet_ok(imp: &Impl, b: &Bundle, mut c: Command) {
+    let errf = b.dir.join("cmd-err.txt");
+    let st = c
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errf).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "[{}] {}",
+        imp.name,
+        std::fs::read_to_string(&errf).unwrap_or_default()
+    );
+}
+
 #[test]
 fn no_runtime_fd_leaks_into_the_container() {
-    let probe = "ls /proc/$$/fd | tr '\\n' ' '";
+    // The container processes' fds are listed from the host (a shell listing its own fds
+    // races with its pipelines): only 0, 1, 2 and the preserved ones may be open.
+    fn fds_of(pid: &str, want_exe: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if exe.to_string_lossy().contains(want_exe) || t.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut v: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect();
+        v.sort();
+        v.iter().map(|f| format!("{f} ")).collect()
+    }
     each(|imp| {
         let b = Bundle::new(imp, "fdleak");
-        b.config(&["sh", "-c", probe], |_| {});
-        let mut c = b.cmd(&["run", "-b", b.dir.to_str().unwrap(), &b.id]);
-        with_leaked_fd(&mut c);
-        let o = c.output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "[{}] {err}", imp.name);
-        assert_eq!(
-            String::from_utf8_lossy(&o.stdout),
-            "0 1 2 ",
-            "[{}] init fds",
-            imp.name
-        );
-
-        let b = Bundle::new(imp, "fdleakx");
         b.config(&["sleep", "100"], |_| {});
-        assert!(b.create(&[]).status.success());
-        assert!(b.rt(&["start", &b.id]).status.success());
-        let mut c = b.cmd(&["exec", &b.id, "sh", "-c", probe]);
+        let mut c = b.cmd(&["create", "-b", b.dir.to_str().unwrap(), &b.id]);
         with_leaked_fd(&mut c);
-        let o = c.output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "[{}] {err}", imp.name);
+        quiet_ok(imp, &b, c);
+        assert!(b.rt(&["start", &b.id]).status.success());
+        let pid = b.state().unwrap()["pid"].as_i64().unwrap().to_string();
+        assert_eq!(fds_of(&pid, "busybox"), "0 1 2 ", "[{}] init fds", imp.name);
+
+        let pidf = b.dir.join("exec.pid");
+        let mut c = b.cmd(&[
+            "exec",
+            "-d",
+            "--pid-file",
+            pidf.to_str().unwrap(),
+            &b.id,
+            "sleep",
+            "50",
+        ]);
+        with_leaked_fd(&mut c);
+        quiet_ok(imp, &b, c);
+        let epid = std::fs::read_to_string(&pidf).unwrap();
         assert_eq!(
-            String::from_utf8_lossy(&o.stdout),
+            fds_of(epid.trim(), "busybox"),
             "0 1 2 ",
             "[{}] exec fds",
             imp.name
         );
+
         // A preserved fd is passed, the leaked one still is not.
-        let mut c = b.cmd(&["exec", "--preserve-fds", "1", &b.id, "sh", "-c", probe]);
+        let mut c = b.cmd(&[
+            "exec",
+            "-d",
+            "--preserve-fds",
+            "1",
+            "--pid-file",
+            pidf.to_str().unwrap(),
+            &b.id,
+            "sleep",
+            "50",
+        ]);
         with_leaked_fd(&mut c);
         let f = std::fs::File::open(b.dir.join("config.json")).unwrap();
         use std::os::unix::process::CommandExt;
@@ -1246,11 +1291,10 @@ fn no_runtime_fd_leaks_into_the_container() {
                 Ok(())
             });
         }
-        let o = c.output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "[{}] {err}", imp.name);
+        quiet_ok(imp, &b, c);
+        let epid = std::fs::read_to_string(&pidf).unwrap();
         assert_eq!(
-            String::from_utf8_lossy(&o.stdout),
+            fds_of(epid.trim(), "busybox"),
             "0 1 2 3 ",
             "[{}] preserved",
             imp.name
@@ -1363,4 +1407,162 @@ fn failing_and_slow_hooks_fail_create_cleanly() {
             }
         }
     });
+}
+
+#[test]
+fn events_stats_ps_json_and_user_names() {
+    each(|imp| {
+        let b = Bundle::new(imp, "stats");
+        b.config(&["sh", "-c", "sleep 100 & sleep 100"], |c| {
+            c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+            c["linux"]["resources"]["pids"] = json!({"limit": 50});
+        });
+        assert!(b.create(&[]).status.success());
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        // ps --format json: the init (sh exec'd the last sleep) and its child.
+        let t = Instant::now();
+        let pids = loop {
+            let o = b.rt(&["ps", "--format", "json", &b.id]);
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+            let n = v.as_array().map(|a| a.len()).unwrap_or(0);
+            if n == 2 || t.elapsed() > Duration::from_secs(10) {
+                break v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let pid = b.state().unwrap()["pid"].as_i64().unwrap();
+        assert!(
+            pids.as_array()
+                .is_some_and(|a| a.len() == 2 && a.iter().any(|p| p.as_i64() == Some(pid))),
+            "[{}] ps: {pids}",
+            imp.name
+        );
+        // events --stats: one JSON document with the cgroup's numbers.
+        let o = b.rt(&["events", "--stats", &b.id]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "[{}] {err}", imp.name);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        assert_eq!(v["type"], "stats", "[{}] {v}", imp.name);
+        assert_eq!(v["id"], b.id.as_str(), "[{}] {v}", imp.name);
+        assert_eq!(
+            v["data"]["pids"]["current"].as_u64(),
+            Some(2),
+            "[{}] {v}",
+            imp.name
+        );
+        assert_eq!(
+            v["data"]["pids"]["limit"].as_u64(),
+            Some(50),
+            "[{}] {v}",
+            imp.name
+        );
+        assert_eq!(
+            v["data"]["memory"]["usage"]["limit"].as_u64(),
+            Some(64 << 20),
+            "[{}] {v}",
+            imp.name
+        );
+        assert!(
+            v["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+            "[{}] {v}",
+            imp.name
+        );
+        // exec --user with names from the container's /etc/passwd and /etc/group (runc 1.1
+        // takes numbers only).
+        if imp.name != "berth" {
+            assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+            return;
+        }
+        let o = b.rt(&["exec", "--user", "user", &b.id, "id"]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "uid=1000(user) gid=1000(user) groups=1000(user)",
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = b.rt(&["exec", "--user", "user:root", &b.id, "id", "-g"]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "0",
+            "[{}]",
+            imp.name
+        );
+        let o = b.rt(&["exec", "--user", "nosuchuser", &b.id, "id"]);
+        assert!(!o.status.success(), "[{}] unknown user accepted", imp.name);
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}
+
+#[test]
+fn features_and_unsupported_requests_are_explicit() {
+    if !is_root() {
+        return;
+    }
+    let imp = &impls()[0];
+    let b = Bundle::new(imp, "feat");
+    let o = b.rt(&["features"]);
+    let f: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let hooks = f["hooks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(hooks.len(), 6, "{f}");
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true, "{f}");
+    let ns = f["linux"]["namespaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !ns.contains(&json!("user")),
+        "features claims user namespaces: {f}"
+    );
+    // Each of these must fail create with a clear message and leave nothing behind.
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        (
+            "unsupported: linux.uidMappings (user namespaces)",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "user"}));
+                c["linux"]["uidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                c["linux"]["gidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            }),
+        ),
+        (
+            "unsupported: time namespace",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "time"}));
+            }),
+        ),
+        (
+            "unsupported: linux.resources.network",
+            Box::new(|c: &mut Value| {
+                c["linux"]["resources"]["network"] = json!({"classID": 1048577});
+            }),
+        ),
+        (
+            "unsupported: process.apparmorProfile",
+            Box::new(|c: &mut Value| {
+                c["process"]["apparmorProfile"] = json!("docker-default");
+            }),
+        ),
+    ];
+    for (want, f) in cases {
+        let b = Bundle::new(imp, "unsup2");
+        b.config(&["true"], |c| f(c));
+        let o = b.create(&[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{want}: accepted");
+        assert!(err.contains(want), "{want}: {err}");
+        assert_eq!(b.state_entries(), 0, "{want}");
+        assert!(b.cgroup_parents().is_empty(), "{want}");
+    }
+    let o = b.rt(&["--systemd-cgroup", "list"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unsupported: --systemd-cgroup"));
 }

@@ -140,6 +140,11 @@ impl Cgroup {
         Ok(cg)
     }
 
+    /// The v1 directory of controller `ctrl`, when that controller is mounted.
+    pub fn controller_dir(&self, ctrl: &str) -> Option<&Path> {
+        self.dir(ctrl)
+    }
+
     fn dir(&self, ctrl: &str) -> Option<&Path> {
         self.v1
             .iter()

@@ -500,6 +500,19 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))
 }
 
+/// One-shot cgroup statistics of a running (or paused/created) container.
+pub fn stats(root: &Path, id: &str) -> Result<serde_json::Value> {
+    let s = Saved::load(root, id)?;
+    if s.status(root) == Status::Stopped {
+        return Err(Error::State(format!("container {id} is not running")));
+    }
+    let cg = s
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| Error::State(format!("container {id} has no cgroup")))?;
+    Ok(crate::stats::collect(id, cg))
+}
+
 /// Freezes a running container.
 pub fn pause(root: &Path, id: &str) -> Result<()> {
     let s = Saved::load(root, id)?;

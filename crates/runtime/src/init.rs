@@ -201,7 +201,10 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
     if ctx.new_ns & libc::CLONE_NEWNET != 0 {
         lo_up()?;
     }
-    set_hostname(ctx.spec, ctx.new_ns & libc::CLONE_NEWUTS != 0)?;
+    // A UTS namespace joined by path is just as private as a new one.
+    let own_uts = ctx.new_ns & libc::CLONE_NEWUTS != 0
+        || ctx.join.iter().any(|(_, f)| *f == libc::CLONE_NEWUTS);
+    set_hostname(ctx.spec, own_uts)?;
     let terminal = proc_.terminal().unwrap_or(false);
     rootfs::prepare(&rootfs::RootfsCtx {
         spec: ctx.spec,

@@ -15,6 +15,7 @@ pub mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;
+pub mod stats;
 pub mod sync;
 pub mod terminal;
 pub mod util;

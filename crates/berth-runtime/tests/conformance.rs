@@ -1516,7 +1516,8 @@ fn features_and_unsupported_requests_are_explicit() {
         "features claims user namespaces: {f}"
     );
     // Each of these must fail create with a clear message and leave nothing behind.
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "unsupported: linux.uidMappings (user namespaces)",
             Box::new(|c: &mut Value| {

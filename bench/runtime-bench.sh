@@ -19,6 +19,11 @@ work=$(mktemp -d /tmp/rtbench.XXXX)
 cleanup() {
   set +e
   for r in berth runc crun; do
+    for id in rtb-$r rss-$r; do
+      [ -d "$work/root-$r/$id" ] && bin_r=$(command -v "$r" || echo "$bin/berth-runtime") &&
+        unshare -m --propagation private sh -c \
+          "mount --bind $work/empty /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; $bin_r --root $work/root-$r delete --force $id"
+    done
     for c in /sys/fs/cgroup/*/berth/rtbench-$r-$$; do [ -d "$c" ] && rmdir "$c"; done
   done
   rm -rf "$work"
@@ -41,7 +46,7 @@ if [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
 fi
 $rt --root "$root" create -b "$bundle" "$id" </dev/null >/dev/null
 $rt --root "$root" start "$id"
-while ! $rt --root "$root" state "$id" | grep -q '"status": *"stopped"'; do :; done
+while ! $rt --root "$root" state "$id" | grep '"status": *"stopped"' >/dev/null; do :; done
 $rt --root "$root" delete "$id"
 EOF
 
@@ -49,8 +54,8 @@ declare -a names=() cmds=() bins=()
 add() { # name binary
   local b=$work/b-$1
   mkdir -p "$b"
-  ln -s "$bundle/rootfs" "$b/rootfs"
-  jq --arg cg "/berth/rtbench-$1-$$" '.linux.cgroupsPath=$cg' "$work/base.json" >"$b/config.json"
+  jq --arg cg "/berth/rtbench-$1-$$" --arg r "$bundle/rootfs" \
+    '.linux.cgroupsPath=$cg | .root.path=$r' "$work/base.json" >"$b/config.json"
   names+=("$1")
   bins+=("$2")
   cmds+=("unshare -m --propagation private sh $work/iter.sh $2 $work/root-$1 rtb-$1 $b $work/empty")
@@ -83,11 +88,12 @@ for i in "${!names[@]}"; do
     m=0
     for step in "create -b $3 $4" "start $4" "wait" "delete $4"; do
       if [ "$step" = wait ]; then
-        while ! $1 --root $2 state $4 | grep -q "\"status\": *\"stopped\""; do :; done; continue
+        while ! $1 --root $2 state $4 | grep "\"status\": *\"stopped\"" >/dev/null; do :; done; continue
       fi
-      k=$(/usr/bin/time -f %M $1 --root $2 $step 2>&1 >/dev/null </dev/null | tail -1)
+      /usr/bin/time -o "$6" -f %M $1 --root $2 $step >/dev/null 2>&1 </dev/null
+      k=$(tail -1 "$6")
       [ "$k" -gt "$m" ] && m=$k
     done
-    echo $m' _ "$rt" "$work/root-$n" "$b" "rss-$n" "$work/empty")
+    echo $m' _ "$rt" "$work/root-$n" "$b" "rss-$n" "$work/empty" "$work/time-$n")
   awk -v n="$n" -v k="$peak" 'BEGIN { printf "%-6s peak RSS %6.1f MiB\n", n, k/1024 }'
 done

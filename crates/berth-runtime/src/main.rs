@@ -7,6 +7,17 @@ use runtime::oci_spec::runtime::{Process, Spec, UserBuilder};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// println! that never panics: a reader that went away (EPIPE) is not an error of ours.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        let mut o = std::io::stdout().lock();
+        match writeln!(o, $($t)*).and_then(|_| o.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            r => r?,
+        }
+    }};
+}
+
 mod sealed;
 mod users;
 
@@ -255,7 +266,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Cmd::Start { id } => container::start(root, id)?,
         Cmd::State { id } => {
             let s = container::state(root, id)?;
-            println!("{}", serde_json::to_string_pretty(&s)?);
+            outln!("{}", serde_json::to_string_pretty(&s)?);
         }
         Cmd::Kill { all, id, signal } => {
             let sig = match signal {
@@ -343,11 +354,11 @@ fn run(cli: &Cli) -> Result<i32> {
         Cmd::Ps { format, id } => {
             let pids = container::pids(root, id)?;
             if format == "json" {
-                println!("{}", serde_json::to_string(&pids)?);
+                outln!("{}", serde_json::to_string(&pids)?);
             } else {
-                println!("PID");
+                outln!("PID");
                 for p in pids {
-                    println!("{p}");
+                    outln!("{p}");
                 }
             }
         }
@@ -361,7 +372,7 @@ fn run(cli: &Cli) -> Result<i32> {
             let every = parse_interval(interval)?;
             loop {
                 let v = container::stats(root, id)?;
-                println!("{v}");
+                outln!("{v}");
                 if *stats {
                     break;
                 }
@@ -392,7 +403,7 @@ fn run(cli: &Cli) -> Result<i32> {
                     "selinux": {"enabled": false}
                 }
             });
-            println!("{}", serde_json::to_string_pretty(&f)?);
+            outln!("{}", serde_json::to_string_pretty(&f)?);
         }
         Cmd::Spec { bundle } => {
             let p = bundle.join("config.json");

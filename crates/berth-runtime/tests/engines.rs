@@ -426,6 +426,18 @@ fn podman_runs_containers_on_berth_runtime() {
     ) else {
         return;
     };
+    // podman's network backend makes /run/containers/networks even with --network none:
+    // remove it again (only when empty and not there before).
+    struct RunDirs(bool);
+    impl Drop for RunDirs {
+        fn drop(&mut self) {
+            if !self.0 {
+                let _ = std::fs::remove_dir("/run/containers/networks");
+                let _ = std::fs::remove_dir("/run/containers");
+            }
+        }
+    }
+    let _rundirs = RunDirs(Path::new("/run/containers").exists());
     let s = Scratch::new("pm");
     let cgp = format!("/{}", s.cg_parent);
     let podman = |args: &[&str]| -> Command {
@@ -436,6 +448,8 @@ fn podman_runs_containers_on_berth_runtime() {
             .arg(s.path("runroot"))
             .arg("--tmpdir")
             .arg(s.path("tmp"))
+            .arg("--network-config-dir")
+            .arg(s.path("net"))
             .args([
                 "--storage-driver",
                 "overlay",

@@ -7,6 +7,20 @@ use runtime::oci_spec::runtime::{Process, Spec, UserBuilder};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// println! that never panics: a reader that went away (EPIPE) is not an error of ours.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        let mut o = std::io::stdout().lock();
+        match writeln!(o, $($t)*).and_then(|_| o.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            r => r?,
+        }
+    }};
+}
+
+mod sealed;
+mod users;
+
 #[derive(Parser)]
 #[command(
     name = "berth-runtime",
@@ -151,6 +165,16 @@ enum Cmd {
     Resume { id: String },
     /// Print the runtime's features (JSON).
     Features,
+    /// Print container resource statistics (JSON lines, like runc).
+    Events {
+        /// Print the statistics once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Interval between statistics without --stats (e.g. 5s, 500ms).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Write a default config.json.
     Spec {
         /// Bundle directory.
@@ -204,19 +228,9 @@ fn exec_process(
     }
     p.set_env(Some(e));
     if let Some(u) = user {
-        let (uid, gid) = match u.split_once(':') {
-            Some((a, b)) => (a, Some(b)),
-            None => (u.as_str(), None),
-        };
-        let uid: u32 = uid
-            .parse()
-            .map_err(|_| anyhow!("unsupported: --user {u} (numeric uid[:gid] only)"))?;
-        let gid: u32 = match gid {
-            Some(g) => g
-                .parse()
-                .map_err(|_| anyhow!("unsupported: --user {u} (numeric uid[:gid] only)"))?,
-            None => 0,
-        };
+        let rootfs = container::state(&cli.root, id)?.rootfs;
+        let (uid, gid, sgids) = users::resolve(&rootfs, u)?;
+        let gids = if gids.is_empty() { &sgids[..] } else { gids };
         p.set_user(
             UserBuilder::default()
                 .uid(uid)
@@ -240,6 +254,11 @@ fn run(cli: &Cli) -> Result<i32> {
         bail!("unsupported: --systemd-cgroup (berth-runtime manages cgroupfs paths only)");
     }
     let root = &cli.root;
+    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec { .. }) {
+        // These fork processes that enter the container: never let them run from a file
+        // that a container could write to (CVE-2019-5736).
+        sealed::ensure_sealed()?;
+    }
     match &cli.cmd {
         Cmd::Create(c) => {
             container::create(root, &c.id, &create_opts(c))?;
@@ -247,7 +266,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Cmd::Start { id } => container::start(root, id)?,
         Cmd::State { id } => {
             let s = container::state(root, id)?;
-            println!("{}", serde_json::to_string_pretty(&s)?);
+            outln!("{}", serde_json::to_string_pretty(&s)?);
         }
         Cmd::Kill { all, id, signal } => {
             let sig = match signal {
@@ -335,21 +354,36 @@ fn run(cli: &Cli) -> Result<i32> {
         Cmd::Ps { format, id } => {
             let pids = container::pids(root, id)?;
             if format == "json" {
-                println!("{}", serde_json::to_string(&pids)?);
+                outln!("{}", serde_json::to_string(&pids)?);
             } else {
-                println!("PID");
+                outln!("PID");
                 for p in pids {
-                    println!("{p}");
+                    outln!("{p}");
                 }
             }
         }
         Cmd::Pause { id } => container::pause(root, id)?,
         Cmd::Resume { id } => container::resume(root, id)?,
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let every = parse_interval(interval)?;
+            loop {
+                let v = container::stats(root, id)?;
+                outln!("{v}");
+                if *stats {
+                    break;
+                }
+                std::thread::sleep(every);
+            }
+        }
         Cmd::Features => {
             let f = serde_json::json!({
                 "ociVersionMin": "1.0.0",
                 "ociVersionMax": "1.2.0",
-                "hooks": [],
+                "hooks": ["prestart","createRuntime","createContainer","startContainer","poststart","poststop"],
                 "mountOptions": ["ro","rw","nosuid","suid","nodev","dev","noexec","exec","bind","rbind",
                     "private","rprivate","shared","rshared","slave","rslave","unbindable","runbindable",
                     "noatime","atime","nodiratime","diratime","relatime","strictatime","sync","async"],
@@ -357,12 +391,19 @@ fn run(cli: &Cli) -> Result<i32> {
                     "namespaces": ["cgroup","ipc","mount","network","pid","uts"],
                     "capabilities": caps_names(),
                     "cgroup": {"v1": true, "v2": true, "systemd": false},
-                    "seccomp": {"enabled": false},
+                    "seccomp": {
+                        "enabled": true,
+                        "actions": ["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS",
+                            "SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRACE","SCMP_ACT_TRAP"],
+                        "operators": ["SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_LE","SCMP_CMP_LT",
+                            "SCMP_CMP_MASKED_EQ","SCMP_CMP_NE"],
+                        "archs": ["SCMP_ARCH_X86","SCMP_ARCH_X86_64","SCMP_ARCH_X32"]
+                    },
                     "apparmor": {"enabled": false},
                     "selinux": {"enabled": false}
                 }
             });
-            println!("{}", serde_json::to_string_pretty(&f)?);
+            outln!("{}", serde_json::to_string_pretty(&f)?);
         }
         Cmd::Spec { bundle } => {
             let p = bundle.join("config.json");
@@ -379,6 +420,22 @@ fn run(cli: &Cli) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Parses `5s`, `500ms`, `1m` or plain seconds.
+fn parse_interval(s: &str) -> Result<std::time::Duration> {
+    let (n, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: u64 = n.parse().map_err(|_| anyhow!("invalid --interval {s:?}"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        _ => bail!("invalid --interval {s:?}"),
+    };
+    Ok(std::time::Duration::from_millis(ms.max(1)))
 }
 
 fn caps_names() -> Vec<String> {

@@ -1060,3 +1060,510 @@ fn delete_kills_leftovers_without_pid_namespace() {
         }
     });
 }
+
+/// Removes a directory when dropped.
+struct RmDir(PathBuf);
+
+impl Drop for RmDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Reads a whole file (a runtime binary) for before/after comparison.
+fn file_bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+#[test]
+fn runtime_binary_cannot_be_overwritten_from_a_container() {
+    // CVE-2019-5736. The attack runs against a private copy of the runtime binary so that a
+    // regression cannot corrupt the build output.
+    each(|imp| {
+        let bindir =
+            std::env::temp_dir().join(format!("berth-rt-bin-{}-{}", std::process::id(), imp.name));
+        std::fs::create_dir_all(&bindir).unwrap();
+        let _cleanup = RmDir(bindir.clone());
+        let copy = bindir.join("runtime-copy");
+        std::fs::copy(&imp.bin, &copy).unwrap();
+        let before = file_bytes(&copy);
+        let victim = Impl {
+            name: imp.name,
+            bin: copy.clone(),
+        };
+        let a = Bundle::new(&victim, "exeA");
+        a.config(&["sleep", "100"], |_| {});
+        let o = a.create(&[]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let pid = a.state().unwrap()["pid"].as_i64().unwrap();
+        // The created init still runs runtime code: its exe must not be the file on disk.
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert_ne!(
+            exe, copy,
+            "[{}] init runs from the on-disk binary",
+            imp.name
+        );
+        if imp.name == "berth" {
+            assert!(
+                exe.to_string_lossy().starts_with("/memfd:"),
+                "[berth] init exe is {}",
+                exe.display()
+            );
+        }
+        // Even root on the host cannot write through /proc/<pid>/exe.
+        let w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/{pid}/exe"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"pwned"));
+        assert!(
+            w.is_err(),
+            "[{}] host write through /proc/pid/exe succeeded",
+            imp.name
+        );
+        // A second container in the first one's pid namespace sees the runtime as pid 1: it
+        // keeps an fd on /proc/1/exe, waits until the runtime is gone (start), then writes.
+        let b = Bundle::new(&victim, "exeB");
+        b.config(
+            &[
+                "sh",
+                "-c",
+                "(echo pwned >>/proc/1/exe) 2>/dev/null && echo WROTE1; \
+                 (exec 3</proc/1/exe && echo opened; \
+                 while [ ! -e /tmp/go ]; do sleep 0.05; done; sleep 0.3; \
+                 (echo pwned >>/proc/self/fd/3) && echo WROTE2; (echo pwned >/proc/self/fd/3) && echo WROTE3); \
+                 echo done",
+            ],
+            |c| {
+                c["linux"]["namespaces"] = json!([
+                    {"type": "pid", "path": format!("/proc/{pid}/ns/pid")},
+                    {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
+                ]);
+            },
+        );
+        let o = b.create(&[]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(b.rt(&["start", &b.id]).status.success());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(a.rt(&["start", &a.id]).status.success());
+        a.wait_status("running");
+        std::fs::write(b.dir.join("rootfs/tmp/go"), "").unwrap();
+        let t = Instant::now();
+        while !b.out_file().contains("done") && t.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = b.out_file();
+        let err = std::fs::read_to_string(b.dir.join("err.txt")).unwrap_or_default();
+        assert!(
+            out.contains("done"),
+            "[{}] probe did not finish: {out} {err}",
+            imp.name
+        );
+        assert!(
+            !out.contains("WROTE"),
+            "[{}] container wrote the runtime: {out}",
+            imp.name
+        );
+        assert!(
+            file_bytes(&copy) == before,
+            "[{}] runtime binary changed",
+            imp.name
+        );
+    });
+}
+
+/// Spawns `cmd` with a host directory fd leaked (not close-on-exec) at fd 7, as a careless
+/// caller would.
+fn with_leaked_fd(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls (open, dup2, close) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let fd = libc::open(c"/".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+            if fd < 0 || libc::dup2(fd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+}
+
+/// Runs a runtime command whose container outlives it (stdio not captured through pipes, or
+/// the wait would never end) and asserts success.
+fn quiet_ok(imp: &Impl, b: &Bundle, mut c: Command) {
+    let errf = b.dir.join("cmd-err.txt");
+    let st = c
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errf).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "[{}] {}",
+        imp.name,
+        std::fs::read_to_string(&errf).unwrap_or_default()
+    );
+}
+
+#[test]
+fn no_runtime_fd_leaks_into_the_container() {
+    // The container processes' fds are listed from the host (a shell listing its own fds
+    // races with its pipelines): only 0, 1, 2 and the preserved ones may be open.
+    fn fds_of(pid: &str, want_exe: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if exe.to_string_lossy().contains(want_exe) || t.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut v: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect();
+        v.sort();
+        v.iter().map(|f| format!("{f} ")).collect()
+    }
+    each(|imp| {
+        let b = Bundle::new(imp, "fdleak");
+        b.config(&["sleep", "100"], |_| {});
+        let mut c = b.cmd(&["create", "-b", b.dir.to_str().unwrap(), &b.id]);
+        with_leaked_fd(&mut c);
+        quiet_ok(imp, &b, c);
+        assert!(b.rt(&["start", &b.id]).status.success());
+        let pid = b.state().unwrap()["pid"].as_i64().unwrap().to_string();
+        assert_eq!(fds_of(&pid, "busybox"), "0 1 2 ", "[{}] init fds", imp.name);
+
+        let pidf = b.dir.join("exec.pid");
+        let mut c = b.cmd(&[
+            "exec",
+            "-d",
+            "--pid-file",
+            pidf.to_str().unwrap(),
+            &b.id,
+            "sleep",
+            "50",
+        ]);
+        with_leaked_fd(&mut c);
+        quiet_ok(imp, &b, c);
+        let epid = std::fs::read_to_string(&pidf).unwrap();
+        assert_eq!(
+            fds_of(epid.trim(), "busybox"),
+            "0 1 2 ",
+            "[{}] exec fds",
+            imp.name
+        );
+
+        // A preserved fd is passed, the leaked one still is not.
+        let mut c = b.cmd(&[
+            "exec",
+            "-d",
+            "--preserve-fds",
+            "1",
+            "--pid-file",
+            pidf.to_str().unwrap(),
+            &b.id,
+            "sleep",
+            "50",
+        ]);
+        with_leaked_fd(&mut c);
+        let f = std::fs::File::open(b.dir.join("config.json")).unwrap();
+        use std::os::unix::process::CommandExt;
+        let raw = f.as_raw_fd();
+        // SAFETY: dup2/fcntl only, between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        quiet_ok(imp, &b, c);
+        let epid = std::fs::read_to_string(&pidf).unwrap();
+        assert_eq!(
+            fds_of(epid.trim(), "busybox"),
+            "0 1 2 3 ",
+            "[{}] preserved",
+            imp.name
+        );
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}
+
+#[test]
+fn hooks_run_in_order_with_state_on_stdin() {
+    each(|imp| {
+        let b = Bundle::new(imp, "hooks");
+        let d = b.dir.display().to_string();
+        let host = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("/bin/cat > {d}/{name}.json; echo {name} >> {d}/order")], "timeout": 30});
+        b.config(&["sh", "-c", "echo ran; cat /tmp/start.json > /tmp/start.copy"], |c| {
+            c["hooks"] = json!({
+                "prestart": [host("prestart")],
+                "createRuntime": [host("createRuntime")],
+                "createContainer": [host("createContainer")],
+                "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "/bin/cat > /tmp/start.json"]}],
+                "poststart": [host("poststart")],
+                "poststop": [host("poststop")]
+            });
+        });
+        let o = b.create(&[]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let pid = b.state().unwrap()["pid"].as_i64().unwrap();
+        let order = std::fs::read_to_string(b.dir.join("order")).unwrap_or_default();
+        // runc 1.1 runs poststart already at create (fixed in runc 1.2); berth waits for start.
+        assert!(
+            order.starts_with("prestart\ncreateRuntime\ncreateContainer\n"),
+            "[{}] {order}",
+            imp.name
+        );
+        if imp.name == "berth" {
+            assert_eq!(order, "prestart\ncreateRuntime\ncreateContainer\n");
+        }
+        for n in ["prestart", "createRuntime", "createContainer"] {
+            let v: Value =
+                serde_json::from_slice(&std::fs::read(b.dir.join(format!("{n}.json"))).unwrap())
+                    .unwrap_or(Value::Null);
+            assert_eq!(v["id"], b.id.as_str(), "[{}] {n}: {v}", imp.name);
+            // runc reports createContainer's pid as seen inside the container (1).
+            if n != "createContainer" {
+                assert_eq!(v["pid"].as_i64(), Some(pid), "[{}] {n}: {v}", imp.name);
+            }
+            assert_eq!(v["status"], "creating", "[{}] {n}: {v}", imp.name);
+            assert_eq!(v["bundle"], d.as_str(), "[{}] {n}: {v}", imp.name);
+        }
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("stopped");
+        assert!(b.out_file().contains("ran"), "[{}]", imp.name);
+        let v: Value = serde_json::from_slice(
+            &std::fs::read(b.dir.join("rootfs/tmp/start.copy")).unwrap_or_default(),
+        )
+        .unwrap_or(Value::Null);
+        assert_eq!(v["id"], b.id.as_str(), "[{}] startContainer: {v}", imp.name);
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(b.dir.join("poststart.json")).unwrap())
+                .unwrap_or(Value::Null);
+        assert_eq!(v["id"], b.id.as_str(), "[{}] poststart: {v}", imp.name);
+        assert!(b.rt(&["delete", &b.id]).status.success());
+        let order = std::fs::read_to_string(b.dir.join("order")).unwrap_or_default();
+        assert!(
+            order.ends_with("poststart\npoststop\n"),
+            "[{}] {order}",
+            imp.name
+        );
+        let v: Value = serde_json::from_slice(&std::fs::read(b.dir.join("poststop.json")).unwrap())
+            .unwrap_or(Value::Null);
+        assert_eq!(v["id"], b.id.as_str(), "[{}] poststop: {v}", imp.name);
+    });
+}
+
+#[test]
+fn failing_and_slow_hooks_fail_create_cleanly() {
+    each(|imp| {
+        for (name, hook) in [
+            (
+                "fail",
+                json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}),
+            ),
+            (
+                "slow",
+                json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}),
+            ),
+        ] {
+            let b = Bundle::new(imp, "hookfail");
+            b.config(&["true"], |c| {
+                c["hooks"] = json!({ "createRuntime": [hook] });
+            });
+            let t = Instant::now();
+            let o = b.create(&[]);
+            assert!(!o.status.success(), "[{}] {name} hook accepted", imp.name);
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "[{}] {name}",
+                imp.name
+            );
+            if imp.name == "berth" {
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(err.contains("createRuntime hook"), "[berth] {name}: {err}");
+                assert_eq!(b.state_entries(), 0, "[berth] {name}");
+                assert!(b.cgroup_parents().is_empty(), "[berth] {name}");
+            }
+        }
+    });
+}
+
+#[test]
+fn events_stats_ps_json_and_user_names() {
+    each(|imp| {
+        let b = Bundle::new(imp, "stats");
+        b.config(&["sh", "-c", "sleep 100 & sleep 100"], |c| {
+            c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+            c["linux"]["resources"]["pids"] = json!({"limit": 50});
+        });
+        assert!(b.create(&[]).status.success());
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        // ps --format json: the init (sh exec'd the last sleep) and its child.
+        let t = Instant::now();
+        let pids = loop {
+            let o = b.rt(&["ps", "--format", "json", &b.id]);
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+            let n = v.as_array().map(|a| a.len()).unwrap_or(0);
+            if n == 2 || t.elapsed() > Duration::from_secs(10) {
+                break v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let pid = b.state().unwrap()["pid"].as_i64().unwrap();
+        assert!(
+            pids.as_array()
+                .is_some_and(|a| a.len() == 2 && a.iter().any(|p| p.as_i64() == Some(pid))),
+            "[{}] ps: {pids}",
+            imp.name
+        );
+        // events --stats: one JSON document with the cgroup's numbers.
+        let o = b.rt(&["events", "--stats", &b.id]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "[{}] {err}", imp.name);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        assert_eq!(v["type"], "stats", "[{}] {v}", imp.name);
+        assert_eq!(v["id"], b.id.as_str(), "[{}] {v}", imp.name);
+        assert_eq!(
+            v["data"]["pids"]["current"].as_u64(),
+            Some(2),
+            "[{}] {v}",
+            imp.name
+        );
+        assert_eq!(
+            v["data"]["pids"]["limit"].as_u64(),
+            Some(50),
+            "[{}] {v}",
+            imp.name
+        );
+        assert_eq!(
+            v["data"]["memory"]["usage"]["limit"].as_u64(),
+            Some(64 << 20),
+            "[{}] {v}",
+            imp.name
+        );
+        assert!(
+            v["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+            "[{}] {v}",
+            imp.name
+        );
+        // exec --user with names from the container's /etc/passwd and /etc/group (runc 1.1
+        // takes numbers only).
+        if imp.name != "berth" {
+            assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+            return;
+        }
+        let o = b.rt(&["exec", "--user", "user", &b.id, "id"]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "uid=1000(user) gid=1000(user) groups=1000(user)",
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = b.rt(&["exec", "--user", "user:root", &b.id, "id", "-g"]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "0",
+            "[{}]",
+            imp.name
+        );
+        let o = b.rt(&["exec", "--user", "nosuchuser", &b.id, "id"]);
+        assert!(!o.status.success(), "[{}] unknown user accepted", imp.name);
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}
+
+#[test]
+fn features_and_unsupported_requests_are_explicit() {
+    if !is_root() {
+        return;
+    }
+    let imp = &impls()[0];
+    let b = Bundle::new(imp, "feat");
+    let o = b.rt(&["features"]);
+    let f: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let hooks = f["hooks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(hooks.len(), 6, "{f}");
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true, "{f}");
+    let ns = f["linux"]["namespaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !ns.contains(&json!("user")),
+        "features claims user namespaces: {f}"
+    );
+    // Each of these must fail create with a clear message and leave nothing behind.
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "unsupported: linux.uidMappings (user namespaces)",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "user"}));
+                c["linux"]["uidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                c["linux"]["gidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            }),
+        ),
+        (
+            "unsupported: time namespace",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "time"}));
+            }),
+        ),
+        (
+            "unsupported: linux.resources.network",
+            Box::new(|c: &mut Value| {
+                c["linux"]["resources"]["network"] = json!({"classID": 1048577});
+            }),
+        ),
+        (
+            "unsupported: process.apparmorProfile",
+            Box::new(|c: &mut Value| {
+                c["process"]["apparmorProfile"] = json!("docker-default");
+            }),
+        ),
+    ];
+    for (want, f) in cases {
+        let b = Bundle::new(imp, "unsup2");
+        b.config(&["true"], |c| f(c));
+        let o = b.create(&[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{want}: accepted");
+        assert!(err.contains(want), "{want}: {err}");
+        assert_eq!(b.state_entries(), 0, "{want}");
+        assert!(b.cgroup_parents().is_empty(), "{want}");
+    }
+    let o = b.rt(&["--systemd-cgroup", "list"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unsupported: --systemd-cgroup"));
+}

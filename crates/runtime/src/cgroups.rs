@@ -93,6 +93,21 @@ fn clean_rel(path: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Device rules appended after the config's own (v1 `devices.allow` lines).
+pub const DEFAULT_ALLOWED_DEVICES: [&str; 11] = [
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
+
 impl Cgroup {
     /// Maps `path` under every mounted hierarchy (v1 controllers, or the cgroup2 root when
     /// no v1 controller is mounted). Nothing is created yet.
@@ -123,6 +138,11 @@ impl Cgroup {
             return Err(Error::Unsupported("no cgroup hierarchy mounted".into()));
         }
         Ok(cg)
+    }
+
+    /// The v1 directory of controller `ctrl`, when that controller is mounted.
+    pub fn controller_dir(&self, ctrl: &str) -> Option<&Path> {
+        self.dir(ctrl)
     }
 
     fn dir(&self, ctrl: &str) -> Option<&Path> {
@@ -392,12 +412,13 @@ impl Cgroup {
         }
         if let Some(b) = r.block_io() {
             let d = self.need("blkio")?;
-            if b.leaf_weight().is_some() {
+            // 0 means "not set" (docker always sends weight 0), as in runc.
+            if b.leaf_weight().is_some_and(|w| w != 0) {
                 return Err(Error::Unsupported(
                     "linux.resources.blockIO.leafWeight".into(),
                 ));
             }
-            if let Some(w) = b.weight() {
+            if let Some(w) = b.weight().filter(|w| *w != 0) {
                 let f = [d.join("blkio.weight"), d.join("blkio.bfq.weight")]
                     .into_iter()
                     .find(|f| f.exists());
@@ -480,6 +501,12 @@ impl Cgroup {
                         "devices.deny"
                     };
                     write_file(&d.join(f), &line)?;
+                }
+                // Like runc, always allow the devices every container gets (the standard
+                // nodes, the pty master and slaves, tun) whatever the config's list says:
+                // engines such as dockerd rely on it.
+                for line in DEFAULT_ALLOWED_DEVICES {
+                    write_file(&d.join("devices.allow"), line)?;
                 }
             }
         }

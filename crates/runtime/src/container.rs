@@ -4,7 +4,7 @@ use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
 use crate::init::{self, ExecCtx, InitCtx};
 use crate::state::{self, OciState, Saved, Status};
-use crate::{sync, terminal, util};
+use crate::{hooks, sync, terminal, util};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -40,15 +40,22 @@ pub struct ExecOptions {
 
 fn check_supported(spec: &Spec) -> Result<()> {
     let un = |s: &str| Err(Error::Unsupported(s.into()));
-    if spec.hooks().as_ref().is_some_and(|h| {
-        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-            || h.create_container().as_ref().is_some_and(|v| !v.is_empty())
-            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
-            || h.poststart().as_ref().is_some_and(|v| !v.is_empty())
-            || h.poststop().as_ref().is_some_and(|v| !v.is_empty())
-    }) {
-        return un("hooks");
+    for k in [
+        hooks::Kind::Prestart,
+        hooks::Kind::CreateRuntime,
+        hooks::Kind::CreateContainer,
+        hooks::Kind::StartContainer,
+        hooks::Kind::Poststart,
+        hooks::Kind::Poststop,
+    ] {
+        for h in hooks::list(spec, k) {
+            if !h.path().is_absolute() {
+                return Err(Error::Config(format!(
+                    "hook path {} is not absolute",
+                    h.path().display()
+                )));
+            }
+        }
     }
     let p = spec
         .process()
@@ -293,6 +300,15 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
         .and_then(|l| l.seccomp().as_ref())
         .map(crate::seccomp::Filter::compile)
         .transpose()?;
+    let hook_sync = hooks::any(
+        &spec,
+        &[
+            hooks::Kind::Prestart,
+            hooks::Kind::CreateRuntime,
+            hooks::Kind::CreateContainer,
+            hooks::Kind::StartContainer,
+        ],
+    );
     let (parent, child) = sync::pair()?;
     let pid = clone_fork(new_ns)?;
     if pid == 0 {
@@ -310,6 +326,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
             chan: child,
             preserve_fds: o.preserve_fds,
             seccomp: seccomp.as_ref(),
+            hook_sync,
         });
     }
     undo.pid = pid;
@@ -318,12 +335,21 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     cg.add(pid)?;
     // The child may already have failed (its message is waiting): read it below.
     let _ = parent.send(b"go");
-    match parent.recv()? {
-        Some(m) if m == b"R" => {}
-        Some(m) if m.first() == Some(&b'E') => {
-            return Err(Error::Child(String::from_utf8_lossy(&m[1..]).into_owned()))
+    loop {
+        match parent.recv()? {
+            Some(m) if m == b"R" => break,
+            Some(m) if m == b"H" => {
+                // The namespaces exist and the rootfs is mounted, pivot_root is next.
+                let st = hooks::state_json(&spec, id, "creating", pid, &bundle);
+                hooks::run(&spec, hooks::Kind::Prestart, &st)?;
+                hooks::run(&spec, hooks::Kind::CreateRuntime, &st)?;
+                parent.send(&[b"h", st.as_bytes()].concat())?;
+            }
+            Some(m) if m.first() == Some(&b'E') => {
+                return Err(Error::Child(String::from_utf8_lossy(&m[1..]).into_owned()))
+            }
+            _ => return Err(Error::Child("container init exited during setup".into())),
         }
-        _ => return Err(Error::Child("container init exited during setup".into())),
     }
     let saved = Saved {
         id: id.to_string(),
@@ -386,6 +412,13 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(&fifo);
+    if hooks::any(&s.config, &[hooks::Kind::Poststart]) {
+        let st = hooks::state_json(&s.config, id, "running", s.pid, &s.bundle);
+        if let Err(e) = hooks::run(&s.config, hooks::Kind::Poststart, &st) {
+            // The spec makes a failed poststart hook a warning only.
+            eprintln!("berth-runtime: warning: {e}");
+        }
+    }
     Ok(())
 }
 
@@ -457,7 +490,27 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(cg) = &s.cgroup {
         cg.destroy()?;
     }
+    if hooks::any(&s.config, &[hooks::Kind::Poststop]) {
+        let st = hooks::state_json(&s.config, id, "stopped", 0, &s.bundle);
+        if let Err(e) = hooks::run(&s.config, hooks::Kind::Poststop, &st) {
+            // The spec makes a failed poststop hook a warning only.
+            eprintln!("berth-runtime: warning: {e}");
+        }
+    }
     std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))
+}
+
+/// One-shot cgroup statistics of a running (or paused/created) container.
+pub fn stats(root: &Path, id: &str) -> Result<serde_json::Value> {
+    let s = Saved::load(root, id)?;
+    if s.status(root) == Status::Stopped {
+        return Err(Error::State(format!("container {id} is not running")));
+    }
+    let cg = s
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| Error::State(format!("container {id} has no cgroup")))?;
+    Ok(crate::stats::collect(id, cg))
 }
 
 /// Freezes a running container.

@@ -3,7 +3,7 @@
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
 use crate::sync::Channel;
-use crate::{process, rootfs, terminal};
+use crate::{hooks, process, rootfs, terminal};
 use oci_spec::runtime::{Process, Spec};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -34,6 +34,9 @@ pub struct InitCtx<'a> {
     pub preserve_fds: u32,
     /// Compiled seccomp filter.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// Stop before pivot_root so the runtime can run prestart/createRuntime hooks (then run
+    /// createContainer hooks here and keep the state for startContainer hooks).
+    pub hook_sync: bool,
 }
 
 /// Runs the container init setup; never returns.
@@ -198,7 +201,10 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
     if ctx.new_ns & libc::CLONE_NEWNET != 0 {
         lo_up()?;
     }
-    set_hostname(ctx.spec, ctx.new_ns & libc::CLONE_NEWUTS != 0)?;
+    // A UTS namespace joined by path is just as private as a new one.
+    let own_uts = ctx.new_ns & libc::CLONE_NEWUTS != 0
+        || ctx.join.iter().any(|(_, f)| *f == libc::CLONE_NEWUTS);
+    set_hostname(ctx.spec, own_uts)?;
     let terminal = proc_.terminal().unwrap_or(false);
     rootfs::prepare(&rootfs::RootfsCtx {
         spec: ctx.spec,
@@ -208,6 +214,20 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
         cgroupns: ctx.new_cgroupns,
         terminal,
     })?;
+    let mut hook_state = None;
+    if ctx.hook_sync {
+        if !waited {
+            wait_go(&ctx.chan)?;
+            waited = true;
+        }
+        ctx.chan.send(b"H")?;
+        let st = match ctx.chan.recv()? {
+            Some(m) if m.first() == Some(&b'h') => String::from_utf8_lossy(&m[1..]).into_owned(),
+            _ => return Err(Error::Child("runtime went away".into())),
+        };
+        hooks::run(ctx.spec, hooks::Kind::CreateContainer, &st)?;
+        hook_state = Some(st);
+    }
     rootfs::pivot(ctx.rootfs)?;
     rootfs::root_propagation(ctx.spec)?;
     if terminal {
@@ -221,16 +241,24 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
     rootfs::finish(ctx.spec)?;
     if !waited {
         wait_go(&ctx.chan)?;
-        if ctx.new_cgroupns {
-            unshare_cgroupns()?;
-        }
     }
+    if ctx.new_cgroupns && !early_cgroupns {
+        unshare_cgroupns()?;
+    }
+    let start_hooks = hook_state
+        .filter(|_| hooks::any(ctx.spec, &[hooks::Kind::StartContainer]))
+        .map(|st| {
+            let mut v: serde_json::Value = serde_json::from_str(&st).unwrap_or_default();
+            v["status"] = "created".into();
+            (ctx.spec, v.to_string())
+        });
     drop_to_exec(
         proc_,
         &ctx.chan,
         ctx.preserve_fds,
         Some(&ctx.fifo),
         ctx.seccomp,
+        start_hooks,
     )
 }
 
@@ -242,6 +270,7 @@ fn drop_to_exec(
     preserve: u32,
     fifo: Option<&OwnedFd>,
     seccomp: Option<&crate::seccomp::Filter>,
+    start_hooks: Option<(&Spec, String)>,
 ) -> Result<Error> {
     let nnp = p.no_new_privileges().unwrap_or(false);
     process::set_rlimits(p)?;
@@ -274,6 +303,14 @@ fn drop_to_exec(
             libc::close(fd);
         }
     }
+    if let Some((spec, st)) = start_hooks {
+        if let Err(e) = hooks::run(spec, hooks::Kind::StartContainer, &st) {
+            // The runtime has already returned from `start`: report on the container's stderr.
+            eprintln!("berth-runtime: {e}");
+            // SAFETY: terminate the init without running the user process.
+            unsafe { libc::_exit(127) }
+        }
+    }
     Ok(args.exec())
 }
 
@@ -303,7 +340,14 @@ pub fn exec_process(ctx: ExecCtx) -> ! {
                 .ok_or_else(|| Error::Config("terminal requires --console-socket".into()))?;
             setup_terminal(ctx.process, c, false)?;
         }
-        drop_to_exec(ctx.process, ctx.chan, ctx.preserve_fds, None, ctx.seccomp)
+        drop_to_exec(
+            ctx.process,
+            ctx.chan,
+            ctx.preserve_fds,
+            None,
+            ctx.seccomp,
+            None,
+        )
     })();
     let err = match r {
         Ok(e) | Err(e) => e,

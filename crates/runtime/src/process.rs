@@ -170,13 +170,43 @@ pub fn enter_cwd(p: &Process) -> Result<()> {
         ))
     })?;
     // CVE-2024-21626: a cwd reached through a leaked fd shows up as "(unreachable)/...".
-    match std::env::current_dir() {
-        Ok(d) if d.is_absolute() && !d.to_string_lossy().starts_with("(unreachable)") => Ok(()),
-        _ => Err(Error::Child(format!(
+    let inside = match std::env::current_dir() {
+        Ok(d) => d.is_absolute() && !d.to_string_lossy().starts_with("(unreachable)"),
+        // getcwd itself may be denied (a seccomp profile): walk up through ".." instead.
+        Err(_) => cwd_reaches_root(),
+    };
+    if inside {
+        Ok(())
+    } else {
+        Err(Error::Child(format!(
             "cwd {} is outside the container root",
             cwd.display()
-        ))),
+        )))
     }
+}
+
+/// True when following ".." from the current directory reaches "/" (the container root).
+fn cwd_reaches_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let Some(root) = id(std::path::Path::new("/")) else {
+        return false;
+    };
+    let mut cur = PathBuf::from(".");
+    for _ in 0..4096 {
+        let Some(here) = id(&cur) else {
+            return false;
+        };
+        if here == root {
+            return true;
+        }
+        let up = cur.join("..");
+        if id(&up) == Some(here) {
+            return false; // a root that is not ours
+        }
+        cur = up;
+    }
+    false
 }
 
 /// Finds the executable for args[0] using PATH from the process env (inside the new root).
@@ -248,8 +278,20 @@ pub fn cloexec_fds(preserve: u32) -> Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if r != 0 {
-        return Err(Error::last("close_range"));
+    if r == 0 {
+        return Ok(());
+    }
+    // A seccomp profile may deny close_range (EPERM) or the kernel may lack it (ENOSYS):
+    // fall back to walking /proc/self/fd.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Error::io("read /proc/self/fd", e))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|fd| *fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: setting FD_CLOEXEC on an fd (EBADF for the closed directory fd is harmless).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
 }

@@ -213,7 +213,10 @@ unsafe fn add_rule(
                     },
                 )
             };
-            if r != 0 {
+            // EEXIST: an earlier rule already decides this syscall (profiles such as
+            // podman's list a syscall both unconditionally and with arguments); the first
+            // rule stays in force, as with runc and crun.
+            if r != 0 && r != -libc::EEXIST {
                 return Err(Error::Config(format!(
                     "linux.seccomp: rule for {name}: errno {}",
                     -r

@@ -180,16 +180,27 @@ impl Nft {
         self.apply(&s)
     }
 
-    /// Remove published-port DNAT entries; missing ones are ignored.
+    /// Remove published-port DNAT entries; missing ones are ignored. One `nft` run for
+    /// all of them; only when that fails (a missing element fails the whole batch) are they
+    /// removed one by one.
     pub fn remove_ports(&self, entries: &[DnatEntry]) {
-        if !self.exists() {
+        if entries.is_empty() {
             return;
         }
         let t = &self.table;
-        for e in entries {
-            let (map, el) = Self::dnat_element(e);
-            let key = el.split(" : ").next().unwrap_or_default().to_string();
-            let _ = self.apply(&format!("delete element ip {t} {map} {{ {key} }}\n"));
+        let stmts: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                let (map, el) = Self::dnat_element(e);
+                let key = el.split(" : ").next().unwrap_or_default().to_string();
+                format!("delete element ip {t} {map} {{ {key} }}\n")
+            })
+            .collect();
+        if self.apply(&stmts.concat()).is_ok() || stmts.len() == 1 || !self.exists() {
+            return;
+        }
+        for s in &stmts {
+            let _ = self.apply(s);
         }
     }
 

@@ -48,18 +48,22 @@ time_runs() {
 }
 bridge=$(time_runs)
 none=$(time_runs --network none)
-# helper processes of one bridge run (children of berthd, not the runtime/monitor)
-strace -f -qq -e trace=execve -e signal=none -p "$pid" -o "$work/strace" &
-spid=$!
-sleep 0.5
-B run --rm busybox true
-sleep 0.3
-kill -INT "$spid"
-wait "$spid" 2>/dev/null || true
-count() { grep -E "\) = 0$" "$work/strace" | grep -c -E "execve\(\"[^\"]*/($1)\"" || true; }
 printf 'runs=%s  median us: bridge=%s none=%s  network cost=%s us\n' \
   "$runs" "$bridge" "$none" $((bridge - none))
-ip_n=$(count ip); ns_n=$(count nsenter); nft_n=$(count nft); ipt_n=$(count iptables)
-# nsenter execs ip in its place: one `nsenter ip` process shows as two successful execs
-printf 'helper processes per bridge run (attach+detach): %s (ip %s, nsenter+ip %s, nft %s, iptables %s)\n' \
-  $((ip_n + nft_n + ipt_n)) $((ip_n - ns_n)) "$ns_n" "$nft_n" "$ipt_n"
+# helper processes of one run (children of berthd other than the runtime/monitor)
+spawns() {
+  strace -f -qq -e trace=execve -e signal=none -p "$pid" -o "$work/strace" &
+  spid=$!
+  sleep 0.5
+  B run --rm "$@" busybox true
+  sleep 0.3
+  kill -INT "$spid"
+  wait "$spid" 2>/dev/null || true
+  count() { grep -E "\) = 0$" "$work/strace" | grep -c -E "execve\(\"[^\"]*/($1)\"" || true; }
+  ip_n=$(count ip); ns_n=$(count nsenter); nft_n=$(count nft); ipt_n=$(count iptables)
+  # nsenter execs ip in its place: one `nsenter ip` process shows as two successful execs
+  printf 'helper processes per run %s(attach+detach): %s (ip %s, nsenter+ip %s, nft %s, iptables %s)\n' \
+    "$*" $((ip_n + nft_n + ipt_n)) $((ip_n - ns_n)) "$ns_n" "$nft_n" "$ipt_n"
+}
+spawns
+spawns -p 127.0.0.1::80 -p 127.0.0.1::81/udp

@@ -110,13 +110,21 @@ impl Nl {
         req.finalize();
         let mut buf = vec![0u8; req.buffer_len()];
         req.serialize(&mut buf);
-        self.sock.send(&buf, 0)?;
+        loop {
+            match self.sock.send(&buf, 0) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r.map(|_| ())?,
+            }
+        }
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut out = Vec::new();
         let mut rx: Vec<u8> = Vec::with_capacity(64 * 1024);
         loop {
             rx.clear();
-            let n = self.sock.recv(&mut rx, 0)?;
+            let n = match self.sock.recv(&mut rx, 0) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r?,
+            };
             if n == 0 {
                 return Err(std::io::Error::other("netlink socket closed"));
             }

@@ -1,11 +1,9 @@
-//! Running iproute2 / nftables / nsenter.
+//! Running iproute2 / nftables.
 //!
-//! Links, addresses and routes are driven through the `ip` command of iproute2 rather than a
-//! netlink crate: `rtnetlink` is async-only (it would pull tokio and a runtime into a
-//! synchronous library whose caller runs it from `spawn_blocking`), and work inside a
-//! container's netns is simplest as `nsenter --net=PATH ip ...` (a child process in that
-//! netns) instead of switching a thread of the daemon with setns. `ip -j` gives JSON for
-//! queries. Firewall rules go through `nft -f -` scripts, as the brief allows.
+//! The per-container link work (veths, addresses, routes, loopback) is in-process netlink
+//! (`crate::netlink`); the `ip` command remains for rare operations (bridge creation once
+//! per network, macvlan/ipvlan creation, host route queries). Firewall rules go through
+//! `nft -f -` scripts.
 
 use std::io::Write;
 use std::path::Path;
@@ -56,14 +54,6 @@ pub(crate) fn run_input(prog: &str, args: &[&str], input: Option<&str>) -> Resul
 /// `ip args...` in the host's netns.
 pub(crate) fn ip(args: &[&str]) -> Result<String> {
     run("ip", args)
-}
-
-/// `ip args...` inside the netns bind-mounted at `netns`.
-pub(crate) fn ip_in(netns: &Path, args: &[&str]) -> Result<String> {
-    let ns = format!("--net={}", netns.display());
-    let mut all = vec![ns.as_str(), "ip"];
-    all.extend_from_slice(args);
-    run("nsenter", &all)
 }
 
 /// Whether a link named `name` exists in the host netns.

@@ -29,12 +29,12 @@ pub enum NetworkError {
     /// No free address left in the network's pool (400 / 500 in docker).
     #[error("no available IPv4 addresses on this network's address pools: {0}")]
     PoolExhausted(String),
-    /// A helper command (`ip`, `nft`, `nsenter`) failed.
+    /// A helper command (`ip`, `nft`) or a netlink request failed.
     #[error("{cmd} failed: {stderr}")]
     Command {
-        /// the command line
+        /// the command line (for netlink: `netlink <what> (<netns>)`)
         cmd: String,
-        /// its trimmed stderr
+        /// its trimmed stderr (for netlink: the errno's message)
         stderr: String,
     },
     /// A system call failed.

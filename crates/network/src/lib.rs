@@ -17,6 +17,7 @@ pub mod ipam;
 mod link;
 pub mod manager;
 pub mod mode;
+mod netlink;
 pub mod netns;
 mod nft;
 pub mod ports;

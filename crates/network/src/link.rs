@@ -1,13 +1,15 @@
-//! Links: bridges, veth pairs, macvlan/ipvlan interfaces, addresses and routes (via `ip`,
-//! see `cmd` for why).
+//! Links: bridges, veth pairs, macvlan/ipvlan interfaces, addresses and routes. Per-container
+//! work (veths, addresses, routes, deletion) goes over in-process netlink (`netlink`); bridge
+//! creation, macvlan/ipvlan creation and host route queries (rare) still use `ip`.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
 
 use ipnet::Ipv4Net;
 
-use crate::cmd::{self, ip, ip_in};
-use crate::error::Result;
+use crate::cmd::{self, ip};
+use crate::error::{NetworkError, Result};
+use crate::netlink::Nl;
 
 /// Create (or complete) a bridge `name` with address `gw/prefix`, up, with
 /// `route_localnet` so 127.0.0.1 DNAT to containers works.
@@ -37,17 +39,16 @@ pub(crate) fn delete_link(name: &str) -> Result<()> {
     if !cmd::link_exists(name) {
         return Ok(());
     }
-    ip(&["link", "del", name]).map(|_| ())
+    match Nl::host()?.link_del(name) {
+        // gone meanwhile (e.g. with its veth peer's netns)
+        Err(_) if !cmd::link_exists(name) => Ok(()),
+        r => r,
+    }
 }
 
 /// First free `ethN` name inside the netns.
 pub(crate) fn free_if_name(netns: &Path) -> Result<String> {
-    let out = ip_in(netns, &["-o", "link", "show"])?;
-    let names: Vec<String> = out
-        .lines()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|n| n.split('@').next().unwrap_or(n).to_string())
-        .collect();
+    let names = Nl::in_netns(netns)?.link_names()?;
     Ok((0..)
         .map(|i| format!("eth{i}"))
         .find(|n| !names.contains(n))
@@ -57,13 +58,17 @@ pub(crate) fn free_if_name(netns: &Path) -> Result<String> {
 /// Whether `if_name` exists inside the netns and carries `addr` (an interface name alone
 /// is not enough: after a restart another endpoint may have been given the same name).
 pub(crate) fn live_in(netns: &Path, if_name: &str, addr: Option<Ipv4Addr>) -> bool {
-    match ip_in(netns, &["-4", "-o", "addr", "show", "dev", if_name]) {
-        Ok(out) => match addr {
-            Some(a) => out.contains(&format!(" {a}/")),
+    let check = || -> Result<bool> {
+        let mut nl = Nl::in_netns(netns)?;
+        let Some(idx) = nl.link_index(if_name)? else {
+            return Ok(false);
+        };
+        Ok(match addr {
+            Some(a) => nl.addrs_of(idx)?.contains(&a),
             None => true,
-        },
-        Err(_) => false,
-    }
+        })
+    };
+    check().unwrap_or(false)
 }
 
 /// What the container side gets.
@@ -78,26 +83,20 @@ pub(crate) struct IfaceConfig<'a> {
     pub gateway: Option<Ipv4Addr>,
 }
 
-/// Address, link up, default route inside the netns.
+/// Address, link up, default route inside the netns (over a netlink socket of that netns).
 fn configure_inside(c: &IfaceConfig) -> Result<()> {
-    let addr = format!("{}/{}", c.ip, c.subnet.prefix_len());
-    ip_in(c.netns, &["addr", "add", &addr, "dev", c.if_name])?;
-    ip_in(c.netns, &["link", "set", c.if_name, "up"])?;
+    let mut nl = Nl::in_netns(c.netns)?;
+    let idx = nl
+        .link_index(c.if_name)?
+        .ok_or_else(|| NetworkError::Command {
+            cmd: format!("netlink get link {} ({})", c.if_name, c.netns.display()),
+            stderr: "no such device".into(),
+        })?;
+    nl.addr_add(idx, c.ip, c.subnet.prefix_len())?;
+    nl.link_up(c.if_name)?;
     if let Some(gw) = c.gateway {
-        let routes = ip_in(c.netns, &["-4", "route", "show", "default"])?;
-        if routes.trim().is_empty() {
-            ip_in(
-                c.netns,
-                &[
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &gw.to_string(),
-                    "dev",
-                    c.if_name,
-                ],
-            )?;
+        if !nl.has_default_route()? {
+            nl.add_default_route(gw, idx)?;
         }
     }
     Ok(())
@@ -105,24 +104,25 @@ fn configure_inside(c: &IfaceConfig) -> Result<()> {
 
 /// A veth pair: `host_if` on `bridge`, its peer inside the netns as `c.if_name`.
 pub(crate) fn add_veth(bridge: &str, host_if: &str, c: &IfaceConfig) -> Result<()> {
-    let mtu = c.mtu.to_string();
-    let ns = c.netns.to_string_lossy();
-    ip(&[
-        "link", "add", host_if, "mtu", &mtu, "type", "veth", "peer", "name", c.if_name, "address",
-        c.mac, "mtu", &mtu, "netns", &ns,
-    ])?;
-    let res = (|| {
-        ip(&["link", "set", host_if, "master", bridge])?;
-        ip(&["link", "set", host_if, "up"])?;
-        configure_inside(c)
-    })();
+    let ns =
+        std::fs::File::open(c.netns).map_err(|e| NetworkError::io("open netns", c.netns, e))?;
+    let mut nl = Nl::host()?;
+    let master = nl
+        .link_index(bridge)?
+        .ok_or_else(|| NetworkError::Command {
+            cmd: format!("netlink get link {bridge} (host)"),
+            stderr: "no such device".into(),
+        })?;
+    nl.add_veth(host_if, master, c.if_name, c.mac, c.mtu, &ns)?;
+    let res = nl.link_up(host_if).and_then(|()| configure_inside(c));
     if res.is_err() {
-        let _ = delete_link(host_if);
+        let _ = nl.link_del(host_if);
     }
     res
 }
 
-/// A macvlan (bridge mode) or ipvlan (l2) interface on `parent`, created inside the netns.
+/// A macvlan (bridge mode) or ipvlan (l2) interface on `parent`, created inside the netns
+/// (with `ip`: once per container on these rarer drivers; the rest goes over netlink).
 pub(crate) fn add_vlan_child(kind: &str, parent: &str, c: &IfaceConfig) -> Result<()> {
     let mtu = c.mtu.to_string();
     let ns = c.netns.to_string_lossy();
@@ -137,7 +137,7 @@ pub(crate) fn add_vlan_child(kind: &str, parent: &str, c: &IfaceConfig) -> Resul
     ip(&args)?;
     let res = configure_inside(c);
     if res.is_err() {
-        let _ = ip_in(c.netns, &["link", "del", c.if_name]);
+        let _ = Nl::in_netns(c.netns).and_then(|mut nl| nl.link_del(c.if_name));
     }
     res
 }
@@ -145,7 +145,7 @@ pub(crate) fn add_vlan_child(kind: &str, parent: &str, c: &IfaceConfig) -> Resul
 /// Remove the container's interface (the veth peer goes with it).
 pub(crate) fn remove_iface(netns: &Path, if_name: &str, host_if: Option<&str>) {
     if !if_name.is_empty() && netns.exists() {
-        let _ = ip_in(netns, &["link", "del", if_name]);
+        let _ = Nl::in_netns(netns).and_then(|mut nl| nl.link_del(if_name));
     }
     if let Some(h) = host_if {
         let _ = delete_link(h);

@@ -190,9 +190,7 @@ impl NetworkManager {
             )));
         }
         let store = Store::open(&cfg.db_path())?;
-        let nft = Nft {
-            table: cfg.nft_table.clone(),
-        };
+        let nft = Nft::new(cfg.nft_table.clone());
         let mgr = NetworkManager {
             cfg,
             store: Arc::new(store),

@@ -6,7 +6,6 @@ use std::path::Path;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
-use crate::cmd;
 use crate::error::{NetworkError, Result};
 
 /// Make `dir` a shared mount point (bind onto itself first when needed), as iproute2 does for
@@ -65,6 +64,10 @@ pub fn create(path: &Path) -> Result<()> {
     // and pin the new namespace with a bind mount before the thread ends.
     let res = std::thread::spawn(move || -> std::io::Result<()> {
         unshare(CloneFlags::CLONE_NEWNET)?;
+        // loopback up over a netlink socket made in the new netns (this thread's)
+        crate::netlink::Nl::open_here("new netns".into())?
+            .link_up("lo")
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         mount(
             Some("/proc/thread-self/ns/net"),
             &target,
@@ -79,10 +82,6 @@ pub fn create(path: &Path) -> Result<()> {
     if let Err(e) = res {
         let _ = std::fs::remove_file(path);
         return Err(NetworkError::io("create netns", path, e));
-    }
-    if let Err(e) = cmd::ip_in(path, &["link", "set", "lo", "up"]) {
-        let _ = remove(path);
-        return Err(e);
     }
     Ok(())
 }

@@ -11,6 +11,8 @@
 
 use std::net::Ipv4Addr;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use ipnet::Ipv4Net;
 
 use crate::cmd;
@@ -27,9 +29,12 @@ pub(crate) struct DnatEntry {
 }
 
 /// The daemon's nft table.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Nft {
     pub table: String,
+    /// set once this daemon made (or found) the table, so adding ports need not list it
+    /// first; cleared when the table is deleted or an add fails
+    known: AtomicBool,
 }
 
 fn q(s: &str) -> String {
@@ -37,6 +42,14 @@ fn q(s: &str) -> String {
 }
 
 impl Nft {
+    /// The table `table` (nothing is made yet).
+    pub fn new(table: String) -> Nft {
+        Nft {
+            table,
+            known: AtomicBool::new(false),
+        }
+    }
+
     fn apply(&self, script: &str) -> Result<()> {
         cmd::run_input("nft", &["-f", "-"], Some(script)).map(|_| ())
     }
@@ -49,6 +62,7 @@ impl Nft {
     /// Create the table with its base chains, sets and maps if missing.
     pub fn ensure_table(&self) -> Result<()> {
         if self.exists() {
+            self.known.store(true, Ordering::SeqCst);
             return Ok(());
         }
         let t = &self.table;
@@ -87,7 +101,9 @@ impl Nft {
 }}
 "#
         );
-        self.apply(&script)
+        self.apply(&script)?;
+        self.known.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     fn chain_names(bridge: &str) -> (String, String) {
@@ -165,36 +181,56 @@ impl Nft {
         }
     }
 
-    /// Add published-port DNAT entries (all or nothing).
+    /// Add published-port DNAT entries (all or nothing), in one `nft` run when the table
+    /// is known to exist.
     pub fn add_ports(&self, entries: &[DnatEntry]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        self.ensure_table()?;
         let t = &self.table;
         let mut s = String::new();
         for e in entries {
             let (map, el) = Self::dnat_element(e);
             s += &format!("add element ip {t} {map} {{ {el} }}\n");
         }
+        if self.known.load(Ordering::SeqCst) {
+            if self.apply(&s).is_ok() {
+                return Ok(());
+            }
+            // the table may have gone meanwhile: check, make it again, retry once
+            self.known.store(false, Ordering::SeqCst);
+        }
+        self.ensure_table()?;
         self.apply(&s)
     }
 
-    /// Remove published-port DNAT entries; missing ones are ignored.
+    /// Remove published-port DNAT entries; missing ones are ignored. One `nft` run for
+    /// all of them; only when that fails (a missing element fails the whole batch) are they
+    /// removed one by one.
     pub fn remove_ports(&self, entries: &[DnatEntry]) {
-        if !self.exists() {
+        if entries.is_empty() {
             return;
         }
         let t = &self.table;
-        for e in entries {
-            let (map, el) = Self::dnat_element(e);
-            let key = el.split(" : ").next().unwrap_or_default().to_string();
-            let _ = self.apply(&format!("delete element ip {t} {map} {{ {key} }}\n"));
+        let stmts: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                let (map, el) = Self::dnat_element(e);
+                let key = el.split(" : ").next().unwrap_or_default().to_string();
+                format!("delete element ip {t} {map} {{ {key} }}\n")
+            })
+            .collect();
+        if self.apply(&stmts.concat()).is_ok() || stmts.len() == 1 || !self.exists() {
+            return;
+        }
+        for s in &stmts {
+            let _ = self.apply(s);
         }
     }
 
     /// Delete the whole table (every rule of this daemon).
     pub fn delete_table(&self) {
+        self.known.store(false, Ordering::SeqCst);
         if self.exists() {
             let _ = self.apply(&format!("delete table ip {}\n", self.table));
         }

@@ -4,7 +4,8 @@
 //!
 //! Why raw syscalls and no crate: the crates that wrap bpf(2) are either whole eBPF
 //! toolchains (`aya`: async-oriented, ELF loader, BTF; `libbpf-rs`/`libbpf-sys`: build and
-//! link the C libbpf) or assemblers/interpreters without the syscall (`rbpf`). We need four
+//! link the C libbpf; `bpf-sys`: bindings of the unmaintained redbpf project) or
+//! assemblers/interpreters without the syscall (`rbpf`). We need five
 //! commands with fixed-size arguments, so the `bpf_attr` variants are laid out by hand below
 //! (`#[repr(C)]`, zero padded: the kernel accepts a larger attr whose tail is zero).
 

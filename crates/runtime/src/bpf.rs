@@ -149,17 +149,28 @@ fn open_dir(dir: &Path) -> Result<std::fs::File> {
 
 /// Ids of the device programs attached to the cgroup `dir` itself.
 fn query(cg: &std::fs::File) -> std::io::Result<Vec<u32>> {
-    let mut ids = vec![0u32; 64];
-    let mut attr = QueryAttr {
-        target_fd: cg.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        prog_ids: ids.as_mut_ptr() as u64,
-        prog_cnt: ids.len() as u32,
-        ..Default::default()
-    };
-    bpf(BPF_PROG_QUERY, &mut attr)?;
-    ids.truncate(attr.prog_cnt as usize);
-    Ok(ids)
+    let mut want = 64usize;
+    loop {
+        let mut ids = vec![0u32; want];
+        let mut attr = QueryAttr {
+            target_fd: cg.as_raw_fd() as u32,
+            attach_type: BPF_CGROUP_DEVICE,
+            prog_ids: ids.as_mut_ptr() as u64,
+            prog_cnt: ids.len() as u32,
+            ..Default::default()
+        };
+        match bpf(BPF_PROG_QUERY, &mut attr) {
+            Ok(_) => {
+                ids.truncate(attr.prog_cnt as usize);
+                return Ok(ids);
+            }
+            // The buffer was too small; prog_cnt now holds the real count.
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && want < 1 << 16 => {
+                want = (attr.prog_cnt as usize).max(want * 2);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Attaches `prog` to the cgroup `dir` (BPF_F_ALLOW_MULTI), then detaches the device

@@ -1567,3 +1567,181 @@ fn features_and_unsupported_requests_are_explicit() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unsupported: --systemd-cgroup"));
 }
+
+/// Hidden switch of berth-runtime: enforce the device rules with the cgroup v2 eBPF filter
+/// (on the container's cgroup in the cgroup2 mount) even on a hybrid host.
+const DEVICE_BPF_ENV: &str = "BERTH_RUNTIME_CGROUP_DEVICE_BPF";
+
+/// Runs `body` for berth-runtime only (runc has no switch to force its eBPF device filter
+/// on a hybrid host), printing why runc is skipped.
+fn each_berth_with_device_bpf(body: impl Fn(&Impl)) {
+    each(|imp| {
+        if imp.name != "berth" {
+            eprintln!(
+                "[{}] skipped: cannot force the cgroup v2 eBPF device filter",
+                imp.name
+            );
+            return;
+        }
+        let has_v2 = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(" - cgroup2 "));
+        if !has_v2 {
+            eprintln!("[{}] skipped: no cgroup2 mount", imp.name);
+            return;
+        }
+        body(imp)
+    });
+}
+
+/// `create` with the eBPF device filter forced; on a host with a v1 devices hierarchy it
+/// also checks that the v1 controller was left open ("a *:* rwm"), so any denial the
+/// container sees comes from the eBPF program.
+fn create_with_device_bpf(b: &Bundle, extra: &[&str]) {
+    let out = std::fs::File::create(b.dir.join("out.txt")).unwrap();
+    let err = std::fs::File::create(b.dir.join("err.txt")).unwrap();
+    let mut args = vec!["create", "-b", b.dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(&b.id);
+    let st = b
+        .cmd(&args)
+        .env(DEVICE_BPF_ENV, "1")
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "create: {}",
+        std::fs::read_to_string(b.dir.join("err.txt")).unwrap_or_default()
+    );
+    let v1 = Path::new("/sys/fs/cgroup/devices")
+        .join(&b.cg_parent)
+        .join(&b.id)
+        .join("devices.list");
+    if v1.exists() {
+        let list = std::fs::read_to_string(&v1).unwrap();
+        assert_eq!(list.trim(), "a *:* rwm", "v1 devices cgroup was written");
+        let uni = Path::new("/sys/fs/cgroup/unified")
+            .join(&b.cg_parent)
+            .join(&b.id)
+            .join("cgroup.procs");
+        let procs = std::fs::read_to_string(&uni).unwrap_or_default();
+        assert!(
+            !procs.trim().is_empty(),
+            "container not in {}",
+            uni.display()
+        );
+    }
+}
+
+/// Creates, starts and waits for the container; returns what it printed (stdout+stderr).
+fn run_with_device_bpf(b: &Bundle) -> String {
+    create_with_device_bpf(b, &[]);
+    assert!(b.rt(&["start", &b.id]).status.success());
+    b.wait_status("stopped");
+    let err = std::fs::read_to_string(b.dir.join("err.txt")).unwrap_or_default();
+    format!("{}{err}", b.out_file())
+}
+
+#[test]
+fn device_bpf_filter_enforces_the_rules() {
+    each_berth_with_device_bpf(|imp| {
+        // (extra rules after the Docker-like list, whether writing 1:11 must work)
+        let cases: [(Vec<Value>, bool); 3] = [
+            (vec![], false),
+            (
+                vec![json!({"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"})],
+                true,
+            ),
+            (
+                vec![
+                    json!({"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rw"}),
+                    json!({"allow": false, "type": "c", "major": 1, "minor": 11, "access": "w"}),
+                ],
+                false,
+            ),
+        ];
+        // Writing /dev/kmsg needs no capability unless the host turned it off.
+        let kmsg_on = std::fs::read_to_string("/proc/sys/kernel/printk_devkmsg")
+            .map(|s| s.trim() != "off")
+            .unwrap_or(true);
+        for (i, (extra, kmsg_w)) in cases.into_iter().enumerate() {
+            let b = Bundle::new(imp, &format!("devbpf{i}"));
+            let script = "mknod /dev/xkmsg c 1 11 && echo mknod-ok; \
+                echo x > /dev/null && echo null-ok; \
+                mknod /dev/xnull c 1 3 && echo x > /dev/xnull && echo xnull-ok; \
+                test \"$(head -c 3 /dev/zero | wc -c)\" -eq 3 && echo zero-ok; \
+                (: 4>/dev/xkmsg) 2>&1 && echo kmsg-w-ok; \
+                mknod /dev/xloop b 7 0 && echo mknod-b-ok; \
+                (: 5</dev/xloop) 2>&1 && echo loop-r-ok; \
+                true";
+            b.config(&["sh", "-c", script], |c| {
+                let devs = c["linux"]["resources"]["devices"].as_array_mut().unwrap();
+                devs.extend(extra);
+            });
+            let out = run_with_device_bpf(&b);
+            for want in ["mknod-ok", "null-ok", "xnull-ok", "zero-ok", "mknod-b-ok"] {
+                assert!(out.contains(want), "case {i}: no {want} in {out}");
+            }
+            // Block devices are never allowed beyond mknod: the open fails with EPERM
+            // (without the filter it would be ENXIO or succeed).
+            assert!(!out.contains("loop-r-ok"), "case {i}: {out}");
+            assert!(
+                out.lines()
+                    .any(|l| l.contains("xloop") && l.contains("Operation not permitted")),
+                "case {i}: {out}"
+            );
+            if kmsg_w {
+                if kmsg_on {
+                    assert!(out.contains("kmsg-w-ok"), "case {i}: {out}");
+                }
+            } else {
+                assert!(!out.contains("kmsg-w-ok"), "case {i}: {out}");
+                assert!(
+                    out.lines()
+                        .any(|l| l.contains("xkmsg") && l.contains("Operation not permitted")),
+                    "case {i}: {out}"
+                );
+            }
+            assert!(b.rt(&["delete", &b.id]).status.success());
+        }
+    });
+}
+
+#[test]
+fn device_bpf_filter_default_rules_allow_standard_nodes_and_pty() {
+    each_berth_with_device_bpf(|imp| {
+        let b = Bundle::new(imp, "devbpftty");
+        b.config(
+            &[
+                "sh",
+                "-c",
+                "echo x > /dev/null && test \"$(head -c 2 /dev/zero | wc -c)\" -eq 2 && \
+                 test \"$(head -c 8 /dev/urandom | wc -c)\" -eq 8 && echo std-ok; \
+                 echo via-tty > /dev/tty && echo tty-ok; \
+                 test -t 0 && echo stdin-tty; echo done-all",
+            ],
+            |c| {
+                c["process"]["terminal"] = json!(true);
+            },
+        );
+        let sock_path = b.dir.join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+        let th = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            recv_fd(&s)
+        });
+        create_with_device_bpf(&b, &["--console-socket", sock_path.to_str().unwrap()]);
+        let master = th.join().unwrap();
+        assert!(b.rt(&["start", &b.id]).status.success());
+        let mut f = std::fs::File::from(master);
+        let s = read_until(&mut f, "done-all", 10);
+        for want in ["std-ok", "via-tty", "tty-ok", "stdin-tty", "done-all"] {
+            assert!(s.contains(want), "[{}] no {want} in {s}", imp.name);
+        }
+        b.wait_status("stopped");
+        assert!(b.rt(&["delete", &b.id]).status.success());
+    });
+}

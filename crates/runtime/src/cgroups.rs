@@ -1,8 +1,9 @@
 //! Cgroup management for v1, hybrid and pure v2 layouts (detected from /proc/self/mountinfo).
 
+use crate::devfilter::{self, Rule};
 use crate::error::{Context, Error, Result};
 use crate::util::write_file;
-use oci_spec::runtime::{LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -76,7 +77,16 @@ pub struct Cgroup {
     pub v1: Vec<(Vec<String>, PathBuf, PathBuf)>,
     /// The v2 directory and its mountpoint (pure v2 only).
     pub v2: Option<(PathBuf, PathBuf)>,
+    /// Hybrid hosts with [`DEVICE_BPF_ENV`] set: the container's directory in the cgroup2
+    /// mount (and that mountpoint), used only to attach the eBPF device filter.
+    #[serde(default)]
+    pub unified: Option<(PathBuf, PathBuf)>,
 }
+
+/// Hidden switch (value `1`): on a hybrid host, enforce the device rules with the cgroup v2
+/// eBPF filter on the container's cgroup in the cgroup2 mount *instead of* v1
+/// `devices.allow/deny` — exactly the pure v2 code path, testable on hybrid machines.
+pub const DEVICE_BPF_ENV: &str = "BERTH_RUNTIME_CGROUP_DEVICE_BPF";
 
 fn clean_rel(path: &Path) -> Result<PathBuf> {
     let mut out = PathBuf::new();
@@ -124,10 +134,13 @@ impl Cgroup {
             ..Default::default()
         };
         let any_v1 = hs.iter().any(|h| !h.v2);
+        let force_bpf = std::env::var_os(DEVICE_BPF_ENV).is_some_and(|v| v == "1");
         for h in hs {
             if h.v2 {
                 if !any_v1 {
                     cg.v2 = Some((h.mountpoint.join(&rel), h.mountpoint.clone()));
+                } else if force_bpf && cg.unified.is_none() {
+                    cg.unified = Some((h.mountpoint.join(&rel), h.mountpoint.clone()));
                 }
             } else {
                 cg.v1
@@ -158,6 +171,9 @@ impl Cgroup {
         if let Some((d, _)) = &self.v2 {
             v.push(d.clone());
         }
+        if let Some((d, _)) = &self.unified {
+            v.push(d.clone());
+        }
         v
     }
 
@@ -180,6 +196,10 @@ impl Cgroup {
                     std::fs::create_dir(&cur).ctx(|| format!("create cgroup {}", cur.display()))?;
                 }
             }
+        }
+        if let Some((dir, _)) = &self.unified {
+            // No controllers there: the directory only carries the device filter.
+            mkdir_retry(dir)?;
         }
         Ok(())
     }
@@ -274,6 +294,9 @@ impl Cgroup {
         if let Some((_, m)) = &self.v2 {
             bases.push(m.clone());
         }
+        if let Some((_, m)) = &self.unified {
+            bases.push(m.clone());
+        }
         let mut last_err = None;
         for (dir, base) in self.dirs().into_iter().zip(bases) {
             if !dir.exists() {
@@ -328,7 +351,11 @@ impl Cgroup {
         if self.v2.is_some() {
             return self.apply_v2(r);
         }
-        self.apply_v1(r)
+        self.apply_v1(r)?;
+        if let (Some((d, _)), Some(devs)) = (&self.unified, r.devices()) {
+            apply_device_filter(d, devs)?;
+        }
+        Ok(())
     }
 
     fn need(&self, ctrl: &str) -> Result<&Path> {
@@ -475,7 +502,7 @@ impl Cgroup {
                 }
             }
         }
-        if let Some(devs) = r.devices() {
+        if let Some(devs) = r.devices().as_ref().filter(|_| self.unified.is_none()) {
             if let Some(d) = self.dir("devices") {
                 for rule in devs {
                     let t = match rule.typ() {
@@ -599,8 +626,28 @@ impl Cgroup {
                 write_file(&d.join(k), v)?;
             }
         }
+        if let Some(devs) = r.devices() {
+            apply_device_filter(d, devs)?;
+        }
         Ok(())
     }
+}
+
+/// The cgroup v2 device controller: compiles the config's rules followed by
+/// [`DEFAULT_ALLOWED_DEVICES`] into an eBPF program and attaches it to `dir`, replacing the
+/// program attached there before.
+fn apply_device_filter(dir: &Path, devs: &[LinuxDeviceCgroup]) -> Result<()> {
+    let rules: Vec<Rule> = devs
+        .iter()
+        .filter_map(Rule::from_oci)
+        .chain(
+            DEFAULT_ALLOWED_DEVICES
+                .iter()
+                .filter_map(|l| Rule::from_line(l, true)),
+        )
+        .collect();
+    let prog = crate::bpf::load_device_program(&devfilter::compile(&rules))?;
+    crate::bpf::attach_device_program(dir, &prog)
 }
 
 /// create_dir_all that survives a concurrent delete removing an empty shared parent.

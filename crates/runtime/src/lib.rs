@@ -5,8 +5,10 @@
 //! [`container::run`], [`container::exec`], [`container::kill`], [`container::delete`],
 //! [`container::state`], [`container::list`].
 
+pub mod bpf;
 pub mod cgroups;
 pub mod container;
+pub mod devfilter;
 pub mod error;
 pub mod fsutil;
 pub mod hooks;

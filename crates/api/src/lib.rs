@@ -1,8 +1,8 @@
 //! Docker Engine API (1.44, minimum 1.24) served on unix sockets over the [`engine`].
 #![recursion_limit = "256"]
 
-mod build;
 mod archive;
+mod build;
 mod containers;
 mod events;
 mod exec;

@@ -266,7 +266,9 @@ fn images_rmi_and_import() {
     d.berth(["rm", &cid]).ok();
     d.berth(["rmi", &format!("{tag}:v1")]).ok();
     assert!(!d.berth(["images"]).ok().contains(&tag));
-    let err = d.berth(["run", "--rm", "127.0.0.1:1/nosuchimage:1", "true"]).err();
+    let err = d
+        .berth(["run", "--rm", "127.0.0.1:1/nosuchimage:1", "true"])
+        .err();
     assert!(err.contains("nosuchimage"), "{err}");
 }
 

@@ -1532,12 +1532,19 @@ fn features_and_unsupported_requests_are_explicit() {
             }),
         ),
         (
-            "unsupported: time namespace",
+            "linux.timeOffsets needs a new time namespace",
+            Box::new(|c: &mut Value| {
+                c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 5, "nanosecs": 0}});
+            }),
+        ),
+        (
+            "linux.timeOffsets: unknown clock \"realtime\"",
             Box::new(|c: &mut Value| {
                 c["linux"]["namespaces"]
                     .as_array_mut()
                     .unwrap()
                     .push(json!({"type": "time"}));
+                c["linux"]["timeOffsets"] = json!({"realtime": {"secs": 5, "nanosecs": 0}});
             }),
         ),
         (
@@ -1743,5 +1750,90 @@ fn device_bpf_filter_default_rules_allow_standard_nodes_and_pty() {
         }
         b.wait_status("stopped");
         assert!(b.rt(&["delete", &b.id]).status.success());
+    });
+}
+
+/// Seconds of /proc/uptime (boottime) from its text.
+fn uptime_secs(s: &str) -> f64 {
+    s.split_whitespace()
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("bad /proc/uptime: {s:?}"))
+}
+
+/// True when the runtime lists the time namespace in `features` (runc 1.1 has none).
+fn supports_time_ns(imp: &Impl) -> bool {
+    let o = Command::new(&imp.bin).arg("features").output().unwrap();
+    let f: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    f["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|a| a.contains(&json!("time")))
+}
+
+#[test]
+fn time_namespace_offsets_and_join() {
+    if !Path::new("/proc/self/timens_offsets").exists() {
+        eprintln!("skipping: kernel without time namespaces");
+        return;
+    }
+    each(|imp| {
+        if !supports_time_ns(imp) {
+            eprintln!(
+                "skipping {}: no time namespace support in its features",
+                imp.name
+            );
+            return;
+        }
+        const OFF: f64 = 1_000_000.0;
+        let b = Bundle::new(imp, "timens");
+        b.config(&["sleep", "100"], |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time"}));
+            c["linux"]["timeOffsets"] = json!({
+                "monotonic": {"secs": 1_000_000, "nanosecs": 0},
+                "boottime": {"secs": 1_000_000, "nanosecs": 0}
+            });
+        });
+        let o = b.create(&[]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        let host = || uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
+        let before = host();
+        let o = b.rt(&["exec", &b.id, "cat", "/proc/uptime"]);
+        let after = host();
+        let inside = uptime_secs(&String::from_utf8_lossy(&o.stdout));
+        assert!(
+            inside >= before + OFF - 1.0 && inside <= after + OFF + 1.0,
+            "[{}] uptime inside {inside}, host {before}..{after}",
+            imp.name
+        );
+        // The runtime itself (and the host) keep the real clock.
+        assert!(host() < before + OFF / 2.0);
+        // A second container joins the first one's time namespace by path.
+        let pid = b.state().unwrap()["pid"].as_i64().unwrap();
+        let j = Bundle::new(imp, "timensj");
+        j.config(&["cat", "/proc/uptime"], |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time", "path": format!("/proc/{pid}/ns/time")}));
+        });
+        let (code, out, err) = j.run();
+        assert_eq!(code, 0, "[{}] {err}", imp.name);
+        let joined = uptime_secs(&out);
+        assert!(
+            joined >= before + OFF - 1.0 && joined <= host() + OFF + 1.0,
+            "[{}] joined uptime {joined}, host {before}",
+            imp.name
+        );
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
     });
 }

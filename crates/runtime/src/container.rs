@@ -4,7 +4,7 @@ use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
 use crate::init::{self, ExecCtx, InitCtx};
 use crate::state::{self, OciState, Saved, Status};
-use crate::{hooks, sync, terminal, util};
+use crate::{hooks, sync, terminal, timens, util};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -91,9 +91,6 @@ fn check_supported(spec: &Spec) -> Result<()> {
         if l.personality().is_some() {
             return un("linux.personality");
         }
-        if l.time_offsets().as_ref().is_some_and(|m| !m.is_empty()) {
-            return un("linux.timeOffsets");
-        }
     }
     Ok(())
 }
@@ -107,7 +104,7 @@ fn ns_flag(t: LinuxNamespaceType) -> Result<libc::c_int> {
         LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
         LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
         LinuxNamespaceType::User => return Err(Error::Unsupported("user namespace".into())),
-        LinuxNamespaceType::Time => return Err(Error::Unsupported("time namespace".into())),
+        LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
     })
 }
 
@@ -181,8 +178,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     state::check_id(id)?;
     let bundle =
         std::fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
-    let spec = Spec::load(bundle.join("config.json"))
-        .map_err(|e| Error::Config(format!("load config.json: {e}")))?;
+    let (spec, time_offsets) = timens::load_spec(&bundle.join("config.json"))?;
     check_supported(&spec)?;
     let rootp = spec
         .root()
@@ -208,6 +204,8 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     let mut join = Vec::new();
     let mut pid_join = None;
     let mut have_mnt = false;
+    let mut new_time = false;
+    let mut time_join = None;
     for ns in spec
         .linux()
         .as_ref()
@@ -215,6 +213,13 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
         .into_iter()
         .flatten()
     {
+        if ns.typ() == LinuxNamespaceType::Time {
+            match ns.path() {
+                Some(p) if !p.as_os_str().is_empty() => time_join = Some(open_ro(p)?),
+                _ => new_time = true,
+            }
+            continue;
+        }
         let f = ns_flag(ns.typ())?;
         if f == libc::CLONE_NEWNS {
             have_mnt = true;
@@ -235,6 +240,11 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     if !have_mnt {
         return Err(Error::Unsupported(
             "running without a mount namespace".into(),
+        ));
+    }
+    if !time_offsets.is_empty() && !new_time {
+        return Err(Error::Config(
+            "linux.timeOffsets needs a new time namespace (a \"time\" entry without a path)".into(),
         ));
     }
     if !root.exists() {
@@ -310,6 +320,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
         ],
     );
     let (parent, child) = sync::pair()?;
+    let time_switch = timens::prepare(new_time, time_join.as_ref(), &time_offsets)?;
     let pid = clone_fork(new_ns)?;
     if pid == 0 {
         drop(parent);
@@ -329,6 +340,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
             hook_sync,
         });
     }
+    drop(time_switch);
     undo.pid = pid;
     drop(child);
     drop(console);
@@ -655,8 +667,12 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32> {
         ("net", libc::CLONE_NEWNET),
         ("pid", libc::CLONE_NEWPID),
         ("cgroup", libc::CLONE_NEWCGROUP),
+        ("time", libc::CLONE_NEWTIME),
         ("mnt", libc::CLONE_NEWNS),
     ] {
+        if name == "time" && !Path::new("/proc/self/ns/time").exists() {
+            continue; // kernel without time namespaces
+        }
         let theirs = std::fs::metadata(format!("/proc/{}/ns/{name}", s.pid));
         let ours = std::fs::metadata(format!("/proc/self/ns/{name}"));
         use std::os::unix::fs::MetadataExt;

@@ -20,6 +20,7 @@ pub mod state;
 pub mod stats;
 pub mod sync;
 pub mod terminal;
+pub mod timens;
 pub mod util;
 
 pub use container::{CreateOptions, ExecOptions};

@@ -388,7 +388,7 @@ fn run(cli: &Cli) -> Result<i32> {
                     "private","rprivate","shared","rshared","slave","rslave","unbindable","runbindable",
                     "noatime","atime","nodiratime","diratime","relatime","strictatime","sync","async"],
                 "linux": {
-                    "namespaces": ["cgroup","ipc","mount","network","pid","time","uts"],
+                    "namespaces": ["cgroup","ipc","mount","network","pid","time","user","uts"],
                     "capabilities": caps_names(),
                     "cgroup": {"v1": true, "v2": true, "systemd": false},
                     "seccomp": {

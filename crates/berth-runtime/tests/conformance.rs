@@ -1511,20 +1511,49 @@ fn features_and_unsupported_requests_are_explicit() {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    assert!(
-        !ns.contains(&json!("user")),
-        "features claims user namespaces: {f}"
-    );
+    for n in ["user", "time"] {
+        assert!(ns.contains(&json!(n)), "features lacks {n}: {f}");
+    }
     // Each of these must fail create with a clear message and leave nothing behind.
     type Edit = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, Edit)> = vec![
         (
-            "unsupported: linux.uidMappings (user namespaces)",
+            "a user namespace needs linux.uidMappings and linux.gidMappings",
             Box::new(|c: &mut Value| {
                 c["linux"]["namespaces"]
                     .as_array_mut()
                     .unwrap()
                     .push(json!({"type": "user"}));
+            }),
+        ),
+        (
+            "unsupported: joining a user namespace by path",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "user", "path": "/proc/self/ns/user"}));
+            }),
+        ),
+        (
+            // Overlapping ranges: the kernel refuses the map after the clone.
+            "write uid_map",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "user"}));
+                c["linux"]["uidMappings"] = json!([
+                    {"containerID": 0, "hostID": 100000, "size": 10},
+                    {"containerID": 5, "hostID": 200000, "size": 10}
+                ]);
+                c["linux"]["gidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            }),
+        ),
+        (
+            "linux.uidMappings/gidMappings need a new user namespace",
+            Box::new(|c: &mut Value| {
                 c["linux"]["uidMappings"] =
                     json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
                 c["linux"]["gidMappings"] =
@@ -1834,6 +1863,110 @@ fn time_namespace_offsets_and_join() {
             "[{}] joined uptime {joined}, host {before}",
             imp.name
         );
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}
+
+/// Adds a new user namespace mapping container ids 0..65536 to host 100000.. and hands the
+/// rootfs to the mapped root.
+fn with_userns(b: &Bundle, c: &mut Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let st = Command::new("chown")
+        .args(["-hR", "100000:100000"])
+        .arg(b.dir.join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn user_namespace_maps_root() {
+    use std::os::unix::fs::MetadataExt;
+    each(|imp| {
+        let b = Bundle::new(imp, "userns");
+        let hostfile = b.dir.join("hostfile");
+        std::fs::write(&hostfile, "host\n").unwrap();
+        std::fs::set_permissions(
+            &hostfile,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        b.config(
+            &[
+                "sh",
+                "-c",
+                "id -u; id -g; cat /proc/self/uid_map; touch /created; \
+                 (echo x >> /hostfile) 2>/dev/null && echo WROTE || echo DENIED; \
+                 cat /hostfile",
+            ],
+            |c| {
+                with_userns(&b, c);
+                c["mounts"].as_array_mut().unwrap().push(json!({
+                    "destination": "/hostfile", "type": "bind",
+                    "source": hostfile.to_str().unwrap(), "options": ["rbind", "rw"]
+                }));
+            },
+        );
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {out} {err}", imp.name);
+        let lines: Vec<String> = out
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(
+            lines,
+            ["0", "0", "0 100000 65536", "DENIED", "host"],
+            "[{}] {err}",
+            imp.name
+        );
+        let m = std::fs::metadata(b.dir.join("rootfs/created")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (100000, 100000), "[{}]", imp.name);
+        assert_eq!(std::fs::read_to_string(&hostfile).unwrap(), "host\n");
+    });
+}
+
+#[test]
+fn user_namespace_exec_joins_it() {
+    each(|imp| {
+        let b = Bundle::new(imp, "usernsx");
+        b.config(&["sleep", "100"], |c| with_userns(&b, c));
+        let o = b.create(&[]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        let o = b.rt(&[
+            "exec",
+            &b.id,
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; touch /tmp/x; stat -c %u /tmp/x",
+        ]);
+        let out: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(
+            out,
+            ["0", "0 100000 65536", "0"],
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let host_uid = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(b.dir.join("rootfs/tmp/x")).unwrap().uid()
+        };
+        assert_eq!(host_uid, 100000, "[{}]", imp.name);
         assert!(b.rt(&["delete", "--force", &b.id]).status.success());
     });
 }

@@ -4,7 +4,7 @@ use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
 use crate::init::{self, ExecCtx, InitCtx};
 use crate::state::{self, OciState, Saved, Status};
-use crate::{hooks, sync, terminal, timens, util};
+use crate::{hooks, sync, terminal, timens, userns, util};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -77,11 +77,6 @@ fn check_supported(spec: &Spec) -> Result<()> {
         return un("process.execCPUAffinity");
     }
     if let Some(l) = spec.linux() {
-        if l.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
-            || l.gid_mappings().as_ref().is_some_and(|v| !v.is_empty())
-        {
-            return un("linux.uidMappings (user namespaces)");
-        }
         if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
             return un("linux.mountLabel");
         }
@@ -103,7 +98,7 @@ fn ns_flag(t: LinuxNamespaceType) -> Result<libc::c_int> {
         LinuxNamespaceType::Network => libc::CLONE_NEWNET,
         LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
         LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
-        LinuxNamespaceType::User => return Err(Error::Unsupported("user namespace".into())),
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
         LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
     })
 }
@@ -221,6 +216,16 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
             continue;
         }
         let f = ns_flag(ns.typ())?;
+        if f == libc::CLONE_NEWUSER
+            && ns
+                .path()
+                .as_ref()
+                .is_some_and(|p| !p.as_os_str().is_empty())
+        {
+            return Err(Error::Unsupported(
+                "joining a user namespace by path".into(),
+            ));
+        }
         if f == libc::CLONE_NEWNS {
             have_mnt = true;
         }
@@ -242,6 +247,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
             "running without a mount namespace".into(),
         ));
     }
+    let id_maps = userns::Maps::from_spec(&spec, new_ns & libc::CLONE_NEWUSER != 0)?;
     if !time_offsets.is_empty() && !new_time {
         return Err(Error::Config(
             "linux.timeOffsets needs a new time namespace (a \"time\" entry without a path)".into(),
@@ -342,6 +348,9 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     }
     drop(time_switch);
     undo.pid = pid;
+    if let Some(m) = &id_maps {
+        m.write(pid, proc_)?;
+    }
     drop(child);
     drop(console);
     cg.add(pid)?;
@@ -662,6 +671,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32> {
     }
     let mut join = Vec::new();
     for (name, flag) in [
+        ("user", libc::CLONE_NEWUSER),
         ("ipc", libc::CLONE_NEWIPC),
         ("uts", libc::CLONE_NEWUTS),
         ("net", libc::CLONE_NEWNET),

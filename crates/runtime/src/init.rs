@@ -180,7 +180,14 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::Config("no process".into()))?;
-    process::set_oom_score_adj(proc_)?;
+    if ctx.new_ns & libc::CLONE_NEWUSER != 0 {
+        // The runtime writes our id maps (and oom_score_adj) before its "go".
+        wait_go(&ctx.chan)?;
+        waited = true;
+        crate::userns::become_root()?;
+    } else {
+        process::set_oom_score_adj(proc_)?;
+    }
     let mut mnt_join = None;
     for (fd, flag) in &ctx.join {
         if *flag == libc::CLONE_NEWNS {
@@ -194,8 +201,10 @@ fn init_inner(ctx: &InitCtx) -> Result<Error> {
     }
     let early_cgroupns = ctx.new_cgroupns && ctx.cgroup.is_some_and(|c| c.v2.is_some());
     if early_cgroupns {
-        wait_go(&ctx.chan)?;
-        waited = true;
+        if !waited {
+            wait_go(&ctx.chan)?;
+            waited = true;
+        }
         unshare_cgroupns()?;
     }
     if ctx.new_ns & libc::CLONE_NEWNET != 0 {
@@ -359,9 +368,15 @@ pub fn exec_process(ctx: ExecCtx) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-/// Joins namespaces in a safe order (mount last).
+/// Joins namespaces in a safe order (user first, mount last).
 pub fn join_all(join: &[(OwnedFd, libc::c_int)]) -> Result<()> {
-    for (fd, flag) in join.iter().filter(|(_, f)| *f != libc::CLONE_NEWNS) {
+    for (fd, flag) in join.iter().filter(|(_, f)| *f == libc::CLONE_NEWUSER) {
+        setns(fd, *flag)?;
+    }
+    for (fd, flag) in join
+        .iter()
+        .filter(|(_, f)| *f != libc::CLONE_NEWNS && *f != libc::CLONE_NEWUSER)
+    {
         setns(fd, *flag)?;
     }
     for (fd, flag) in join.iter().filter(|(_, f)| *f == libc::CLONE_NEWNS) {

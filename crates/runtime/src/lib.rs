@@ -21,6 +21,7 @@ pub mod stats;
 pub mod sync;
 pub mod terminal;
 pub mod timens;
+pub mod userns;
 pub mod util;
 
 pub use container::{CreateOptions, ExecOptions};

@@ -1962,11 +1962,58 @@ fn user_namespace_exec_joins_it() {
             imp.name,
             String::from_utf8_lossy(&o.stderr)
         );
+        let o = b.rt(&[
+            "exec",
+            "--user",
+            "1000:1000",
+            &b.id,
+            "sh",
+            "-c",
+            "id -u; id -g",
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "1000\n1000\n",
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
         let host_uid = {
             use std::os::unix::fs::MetadataExt;
             std::fs::metadata(b.dir.join("rootfs/tmp/x")).unwrap().uid()
         };
         assert_eq!(host_uid, 100000, "[{}]", imp.name);
         assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}
+
+#[test]
+fn user_namespace_readonly_root_and_devices() {
+    each(|imp| {
+        let b = Bundle::new(imp, "usernsro");
+        b.config(
+            &[
+                "sh",
+                "-c",
+                "touch /x 2>/dev/null && echo W || echo RO; echo hi > /dev/null && echo NULL; \
+                 head -c 4 /dev/zero | wc -c; cat /proc/self/gid_map",
+            ],
+            |c| {
+                with_userns(&b, c);
+                c["root"]["readonly"] = json!(true);
+            },
+        );
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "[{}] {out} {err}", imp.name);
+        let lines: Vec<String> = out
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(
+            lines,
+            ["RO", "NULL", "4", "0 100000 65536"],
+            "[{}] {err}",
+            imp.name
+        );
     });
 }

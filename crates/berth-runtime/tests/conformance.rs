@@ -2017,3 +2017,56 @@ fn user_namespace_readonly_root_and_devices() {
         );
     });
 }
+
+#[test]
+fn user_and_time_namespaces_together() {
+    if !Path::new("/proc/self/timens_offsets").exists() {
+        eprintln!("skipping: kernel without time namespaces");
+        return;
+    }
+    each(|imp| {
+        if !supports_time_ns(imp) {
+            eprintln!(
+                "skipping {}: no time namespace support in its features",
+                imp.name
+            );
+            return;
+        }
+        let b = Bundle::new(imp, "usertime");
+        b.config(&["sleep", "100"], |c| {
+            with_userns(&b, c);
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time"}));
+            c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 2_000_000, "nanosecs": 0}});
+        });
+        let o = b.create(&[]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
+        let o = b.rt(&["exec", &b.id, "sh", "-c", "id -u; cat /proc/uptime"]);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let mut l = out.lines();
+        assert_eq!(
+            l.next(),
+            Some("0"),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let inside = uptime_secs(l.next().unwrap_or(""));
+        assert!(
+            inside >= host + 2_000_000.0 - 1.0,
+            "[{}] uptime {inside}, host {host}",
+            imp.name
+        );
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}

@@ -368,15 +368,17 @@ pub fn exec_process(ctx: ExecCtx) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-/// Joins namespaces in a safe order (user first, mount last).
+/// Joins namespaces in a safe order: time (owned by the host's user namespace, so joined
+/// while we still have host capabilities), user, the others, mount last.
 pub fn join_all(join: &[(OwnedFd, libc::c_int)]) -> Result<()> {
-    for (fd, flag) in join.iter().filter(|(_, f)| *f == libc::CLONE_NEWUSER) {
-        setns(fd, *flag)?;
+    for first in [libc::CLONE_NEWTIME, libc::CLONE_NEWUSER] {
+        for (fd, flag) in join.iter().filter(|(_, f)| *f == first) {
+            setns(fd, *flag)?;
+        }
     }
-    for (fd, flag) in join
-        .iter()
-        .filter(|(_, f)| *f != libc::CLONE_NEWNS && *f != libc::CLONE_NEWUSER)
-    {
+    for (fd, flag) in join.iter().filter(|(_, f)| {
+        *f != libc::CLONE_NEWNS && *f != libc::CLONE_NEWUSER && *f != libc::CLONE_NEWTIME
+    }) {
         setns(fd, *flag)?;
     }
     for (fd, flag) in join.iter().filter(|(_, f)| *f == libc::CLONE_NEWNS) {

@@ -127,6 +127,50 @@ fn clone_fork(flags: libc::c_int) -> Result<i32> {
     Ok(r as i32)
 }
 
+/// Like `clone_fork(flags)`, but the child is created inside the user namespace `user` (so
+/// its new namespaces are owned by it): an intermediate process joins it and clones the init
+/// as our child (`CLONE_PARENT`), reports its pid and exits. Returns 0 in the init.
+fn clone_in_userns(user: &OwnedFd, flags: libc::c_int) -> Result<i32> {
+    let (rx, tx) = sync::pair()?;
+    let mid = clone_fork(0)?;
+    if mid == 0 {
+        drop(rx);
+        // SAFETY: setns on a namespace fd in our single-threaded fresh child.
+        let r = if unsafe { libc::setns(user.as_raw_fd(), libc::CLONE_NEWUSER) } != 0 {
+            Err(Error::last("join user namespace"))
+        } else {
+            clone_fork(flags | libc::CLONE_PARENT)
+        };
+        match r {
+            Ok(0) => {
+                drop(tx);
+                return Ok(0);
+            }
+            Ok(p) => {
+                let _ = tx.send(p.to_string().as_bytes());
+            }
+            Err(e) => {
+                tx.send_error(&e.to_string());
+            }
+        }
+        // SAFETY: leave the intermediate process without running destructors.
+        unsafe { libc::_exit(0) }
+    }
+    drop(tx);
+    let msg = rx.recv();
+    // SAFETY: reap our intermediate child.
+    unsafe { libc::waitpid(mid, std::ptr::null_mut(), 0) };
+    match msg? {
+        Some(m) if m.first() == Some(&b'E') => {
+            Err(Error::Child(String::from_utf8_lossy(&m[1..]).into_owned()))
+        }
+        Some(m) => String::from_utf8_lossy(&m)
+            .parse()
+            .map_err(|_| Error::Child("bad pid from the user namespace helper".into())),
+        None => Err(Error::Child("user namespace helper exited".into())),
+    }
+}
+
 /// Cleans up a half-created container on failure.
 struct Undo<'a> {
     dir: &'a Path,
@@ -201,6 +245,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     let mut have_mnt = false;
     let mut new_time = false;
     let mut time_join = None;
+    let mut user_join = None;
     for ns in spec
         .linux()
         .as_ref()
@@ -216,15 +261,11 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
             continue;
         }
         let f = ns_flag(ns.typ())?;
-        if f == libc::CLONE_NEWUSER
-            && ns
-                .path()
-                .as_ref()
-                .is_some_and(|p| !p.as_os_str().is_empty())
-        {
-            return Err(Error::Unsupported(
-                "joining a user namespace by path".into(),
-            ));
+        if f == libc::CLONE_NEWUSER {
+            if let Some(p) = ns.path().as_ref().filter(|p| !p.as_os_str().is_empty()) {
+                user_join = Some(open_ro(p)?);
+                continue;
+            }
         }
         if f == libc::CLONE_NEWNS {
             have_mnt = true;
@@ -247,7 +288,11 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
             "running without a mount namespace".into(),
         ));
     }
-    let id_maps = userns::Maps::from_spec(&spec, new_ns & libc::CLONE_NEWUSER != 0)?;
+    let id_maps = match user_join {
+        // A joined user namespace already has its maps (the config's are not used).
+        Some(_) => None,
+        None => userns::Maps::from_spec(&spec, new_ns & libc::CLONE_NEWUSER != 0)?,
+    };
     if !time_offsets.is_empty() && !new_time {
         return Err(Error::Config(
             "linux.timeOffsets needs a new time namespace (a \"time\" entry without a path)".into(),
@@ -327,7 +372,10 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     );
     let (parent, child) = sync::pair()?;
     let time_switch = timens::prepare(new_time, time_join.as_ref(), &time_offsets)?;
-    let pid = clone_fork(new_ns)?;
+    let pid = match &user_join {
+        Some(u) => clone_in_userns(u, new_ns)?,
+        None => clone_fork(new_ns)?,
+    };
     if pid == 0 {
         drop(parent);
         init::container_init(InitCtx {
@@ -336,7 +384,8 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
             rootfs: &rootfs,
             cgroup: Some(&cg),
             join,
-            new_ns,
+            // In a joined user namespace the init also waits for "go" and becomes its root.
+            new_ns: new_ns | user_join.as_ref().map_or(0, |_| libc::CLONE_NEWUSER),
             new_cgroupns,
             console,
             fifo,
@@ -349,7 +398,10 @@ pub fn create(root: &Path, id: &str, o: &CreateOptions) -> Result<i32> {
     drop(time_switch);
     undo.pid = pid;
     if let Some(m) = &id_maps {
-        m.write(pid, proc_)?;
+        m.write(pid)?;
+    }
+    if id_maps.is_some() || user_join.is_some() {
+        userns::write_oom_score_adj(pid, proc_)?;
     }
     drop(child);
     drop(console);

@@ -51,19 +51,23 @@ impl Maps {
         }))
     }
 
-    /// Writes the maps of the freshly cloned `pid` (and its oom_score_adj, which needs
-    /// privileges outside its namespace).
-    pub fn write(&self, pid: i32, p: &Process) -> Result<()> {
-        let w = |f: &str, t: &str| {
-            std::fs::write(format!("/proc/{pid}/{f}"), t)
-                .ctx(|| format!("write {f} {:?}", t.trim_end()))
-        };
-        w("uid_map", &self.uid)?;
-        w("gid_map", &self.gid)?;
-        if let Some(v) = p.oom_score_adj() {
-            w("oom_score_adj", &v.to_string())?;
-        }
-        Ok(())
+    /// Writes the maps of the freshly cloned `pid`.
+    pub fn write(&self, pid: i32) -> Result<()> {
+        write_proc(pid, "uid_map", &self.uid)?;
+        write_proc(pid, "gid_map", &self.gid)
+    }
+}
+
+fn write_proc(pid: i32, f: &str, t: &str) -> Result<()> {
+    std::fs::write(format!("/proc/{pid}/{f}"), t).ctx(|| format!("write {f} {:?}", t.trim_end()))
+}
+
+/// Sets the oom_score_adj of an init in a user namespace (lowering it needs privileges
+/// outside the namespace, so the runtime does it).
+pub fn write_oom_score_adj(pid: i32, p: &Process) -> Result<()> {
+    match p.oom_score_adj() {
+        Some(v) => write_proc(pid, "oom_score_adj", &v.to_string()),
+        None => Ok(()),
     }
 }
 

@@ -2,10 +2,8 @@
 //! `POST /images/load` (docker load) and `GET /containers/{id}/export`.
 
 use crate::util::{channel_body, error_resp, Query, Resp};
-use bytes::Bytes;
 use engine::images::map_err;
 use engine::{Engine, EngineError};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::json;
@@ -84,63 +82,18 @@ pub async fn save(engine: Arc<Engine>, names: Vec<String>) -> Result<Resp, Engin
     Ok(tar_response(rx))
 }
 
-/// A blocking reader over request body chunks delivered through a channel.
-struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(b) => self.cur = b,
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
-    }
-}
-
 /// `POST /images/load[?quiet=1]`: the body is a docker-archive or OCI layout tarball.
 pub async fn load(engine: Arc<Engine>, req: Request<Incoming>, _q: &Query) -> Resp {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
+    let (tx, reader) = crate::bodypipe::pipe();
     let e = engine.clone();
     let job = tokio::task::spawn_blocking(move || {
-        let mut r = ChannelReader {
-            rx,
-            cur: Bytes::new(),
-        };
+        let mut r = reader;
         let res = image::archive::load(&e.images.store, &mut r);
         // Drain what the client still sends so it sees our answer.
         let _ = std::io::copy(&mut r, &mut std::io::sink());
         res
     });
-    let mut body = req.into_body();
-    let mut body_err = None;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(f) => {
-                if let Ok(d) = f.into_data() {
-                    let tx2 = tx.clone();
-                    let sent = tokio::task::spawn_blocking(move || tx2.send(d).is_ok())
-                        .await
-                        .unwrap_or(false);
-                    if !sent {
-                        break;
-                    }
-                }
-            }
-            Err(err) => {
-                body_err = Some(err.to_string());
-                break;
-            }
-        }
-    }
-    drop(tx);
+    let body_err = crate::bodypipe::pump(req.into_body(), tx).await;
     let res = match job.await {
         Ok(r) => r,
         Err(e) => return error_resp(500, &e.to_string()),

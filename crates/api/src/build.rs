@@ -3,35 +3,12 @@
 
 use crate::util::{channel_body, error_resp, Query, Resp};
 use build::{BuildError, BuildOptions, Event};
-use bytes::Bytes;
 use engine::Engine;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Reads a request body handed over from the async side, chunk by chunk.
-struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(b) => self.cur = b,
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
-    }
-}
 
 fn options(q: &Query) -> Result<BuildOptions, String> {
     let build_args: BTreeMap<String, Option<String>> =
@@ -94,40 +71,12 @@ pub async fn build(engine: Arc<Engine>, req: Request<Incoming>, q: Query) -> Res
         .join("ctx")
         .join(hex(&rand));
     // 1. The context.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
+    let (tx, reader) = crate::bodypipe::pipe();
     let dockerfile = opts.dockerfile.clone();
     let job = tokio::task::spawn_blocking(move || {
-        build::context::Context::unpack(
-            ChannelReader {
-                rx,
-                cur: Bytes::new(),
-            },
-            ctx_dir,
-            &dockerfile,
-        )
+        build::context::Context::unpack(reader, ctx_dir, &dockerfile)
     });
-    let mut body = req.into_body();
-    let mut body_err = None;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(f) => {
-                if let Ok(d) = f.into_data() {
-                    let tx2 = tx.clone();
-                    let sent = tokio::task::spawn_blocking(move || tx2.send(d).is_ok())
-                        .await
-                        .unwrap_or(false);
-                    if !sent {
-                        break;
-                    }
-                }
-            }
-            Err(e) => {
-                body_err = Some(e.to_string());
-                break;
-            }
-        }
-    }
-    drop(tx);
+    let body_err = crate::bodypipe::pump(req.into_body(), tx).await;
     let ctx = match job.await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return error_resp(e.status(), &e.to_string()),

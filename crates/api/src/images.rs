@@ -1,10 +1,8 @@
 //! `/images/...` endpoints.
 
 use crate::util::{engine_error, error_resp, json, parse_filters, unix_secs, Query, Resp};
-use bytes::Bytes;
 use engine::images::map_err;
 use engine::{Engine, EngineError};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 use image::{DeleteItem, ImageRecord, ImportOptions};
@@ -313,27 +311,6 @@ fn glob(p: &[char], s: &[char]) -> bool {
     }
 }
 
-/// A blocking reader over body chunks delivered through a channel.
-struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(b) => self.cur = b,
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
-    }
-}
-
 async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
     if q.get("fromImage").is_some_and(|s| !s.is_empty()) {
         return Ok(crate::registry::pull(engine.clone(), req, q).await);
@@ -364,38 +341,13 @@ async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
             .map(str::to_string)
             .filter(|m| !m.is_empty()),
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
+    let (tx, reader) = crate::bodypipe::pipe();
     let e = engine.clone();
     let job = tokio::task::spawn_blocking(move || {
-        let r = ChannelReader {
-            rx,
-            cur: Bytes::new(),
-        };
+        let r = reader;
         e.images.store.import(r, opts)
     });
-    let mut body = req.into_body();
-    let mut body_err = None;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(f) => {
-                if let Ok(d) = f.into_data() {
-                    let tx2 = tx.clone();
-                    // The channel is bounded: send from the blocking pool.
-                    let sent = tokio::task::spawn_blocking(move || tx2.send(d).is_ok())
-                        .await
-                        .unwrap_or(false);
-                    if !sent {
-                        break;
-                    }
-                }
-            }
-            Err(err) => {
-                body_err = Some(err.to_string());
-                break;
-            }
-        }
-    }
-    drop(tx);
+    let body_err = crate::bodypipe::pump(req.into_body(), tx).await;
     let res = job.await.map_err(EngineError::internal)?;
     let line = match (res, body_err) {
         (_, Some(err)) => json!({"errorDetail": {"message": err}, "error": err}),

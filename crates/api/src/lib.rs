@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 
 mod archive;
+mod bodypipe;
 mod build;
 mod containers;
 mod events;

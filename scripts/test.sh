@@ -21,7 +21,9 @@ fi
 # The berth CLI suite against berthd (the same suite runs against a real dockerd above).
 echo ">> berth CLI suite against berthd"
 tmp=$(mktemp -d /tmp/bcli.XXXX)
-target/release/berthd --data-root "$tmp/d" --exec-root "$tmp/e" -H "unix://$tmp/s.sock" >"$tmp/log" 2>&1 &
+# Its own bridge/nft names and subnet, removed when it stops (no `berth0` left on the host).
+target/release/berthd --data-root "$tmp/d" --exec-root "$tmp/e" -H "unix://$tmp/s.sock" \
+  --network-prefix bcli --bip 10.247.9.1/24 --network-cleanup-on-exit >"$tmp/log" 2>&1 &
 bpid=$!
 stop_berthd() {
   set +e

@@ -900,17 +900,7 @@ impl Shared<'_> {
                 return self.commit_config(st.image.as_ref(), cc, created_by);
             }
             std::fs::create_dir_all(&host).map_err(|e| step_err(ins, e))?;
-            self.env.snapshots.unmount(&snap)?;
-            let upper = self.env.snapshots.upper_dir(&snap)?;
-            let rec = self.env.store.commit(
-                st.image.as_ref(),
-                &upper,
-                image::CommitOptions {
-                    config: Some(cc),
-                    created_by: Some(created_by),
-                    ..Default::default()
-                },
-            )?;
+            let rec = self.commit_snapshot(st, &snap, cc, created_by)?;
             drop(guard);
             Ok(rec)
         })
@@ -937,9 +927,22 @@ impl Shared<'_> {
             key: key.clone(),
         };
         f(&merged, &id)?;
-        self.env.snapshots.unmount(&key)?;
-        let upper = self.env.snapshots.upper_dir(&key)?;
-        let rec = self.env.store.commit(
+        let rec = self.commit_snapshot(st, &key, cc, created_by)?;
+        drop(guard);
+        Ok(rec)
+    }
+
+    /// Unmounts snapshot `key` and commits its upper dir as a layer on the stage's image.
+    fn commit_snapshot(
+        &self,
+        st: &StageState,
+        key: &str,
+        cc: ContainerConfig,
+        created_by: String,
+    ) -> Result<ImageRecord> {
+        self.env.snapshots.unmount(key)?;
+        let upper = self.env.snapshots.upper_dir(key)?;
+        Ok(self.env.store.commit(
             st.image.as_ref(),
             &upper,
             image::CommitOptions {
@@ -947,9 +950,7 @@ impl Shared<'_> {
                 created_by: Some(created_by),
                 ..Default::default()
             },
-        )?;
-        drop(guard);
-        Ok(rec)
+        )?)
     }
 
     fn run_step(&self, st: &mut StageState, ins: &Instruction, cc: ContainerConfig) -> Result<()> {

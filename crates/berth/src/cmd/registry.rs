@@ -251,15 +251,7 @@ pub async fn push(client: &Client, args: PushArgs) -> Result<i32> {
         .await?;
     let mut rend = Renderer::new(false);
     if args.quiet {
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        let mut sink = Renderer::new(true);
-        for line in bytes.split(|b| *b == b'\n') {
-            if line.windows(7).any(|w| w == b"\"error\"") {
-                sink.feed(line);
-                sink.feed(b"\n");
-            }
-        }
-        sink.result()?;
+        quiet_result(resp).await?;
         println!("{}", r.familiar());
     } else {
         render(resp, &mut rend).await?;
@@ -426,15 +418,7 @@ pub async fn load(client: &Client, args: LoadArgs) -> Result<i32> {
         .await?;
     let mut r = Renderer::new(false);
     if args.quiet {
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        let mut sink = Renderer::new(true);
-        for line in bytes.split(|b| *b == b'\n') {
-            if line.windows(7).any(|w| w == b"\"error\"") {
-                sink.feed(line);
-                sink.feed(b"\n");
-            }
-        }
-        sink.result()?;
+        quiet_result(resp).await?;
     } else {
         render(resp, &mut r).await?;
     }
@@ -505,4 +489,17 @@ pub async fn history(client: &Client, args: HistoryArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// `-q`: reads a JSON-lines answer without printing progress; fails with its error line, if any.
+async fn quiet_result(resp: hyper::Response<hyper::body::Incoming>) -> Result<()> {
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    let mut sink = Renderer::new(true);
+    for line in bytes.split(|b| *b == b'\n') {
+        if line.windows(7).any(|w| w == b"\"error\"") {
+            sink.feed(line);
+            sink.feed(b"\n");
+        }
+    }
+    sink.result()
 }

@@ -1,5 +1,7 @@
 //! Tarball endpoints: `GET /images/get?names=…`, `GET /images/{name}/get` (docker save),
-//! `POST /images/load` (docker load) and `GET /containers/{id}/export`.
+//! `POST /images/load` (docker load), `GET /containers/{id}/export`, docker cp
+//! (`HEAD`/`GET`/`PUT /containers/{id}/archive`), `GET /containers/{id}/changes` and
+//! `POST /commit`.
 
 use crate::util::{channel_body, error_resp, Query, Resp};
 use engine::images::map_err;
@@ -166,4 +168,131 @@ pub async fn export(engine: Arc<Engine>, id: &str) -> Result<Resp, EngineError> 
         }
     });
     Ok(tar_response(rx))
+}
+
+/// The `X-Docker-Container-Path-Stat` value: base64 of the stat's JSON.
+fn stat_header(st: &engine::archive::PathStat) -> String {
+    use base64::Engine as _;
+    let j = serde_json::to_vec(st).unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(j)
+}
+
+/// `HEAD /containers/{id}/archive?path=`: only the path-stat header.
+pub async fn container_stat(engine: Arc<Engine>, id: &str, q: &Query) -> Result<Resp, EngineError> {
+    let (id, path) = (id.to_string(), q.get("path").unwrap_or("").to_string());
+    let st = tokio::task::spawn_blocking(move || engine.archive_stat(&id, &path))
+        .await
+        .map_err(EngineError::internal)??;
+    Response::builder()
+        .status(200)
+        .header("X-Docker-Container-Path-Stat", stat_header(&st))
+        .header("Content-Type", "application/json")
+        .body(crate::util::empty())
+        .map_err(EngineError::internal)
+}
+
+/// `GET /containers/{id}/archive?path=`: a tar of the path, with the path-stat header.
+pub async fn container_get(engine: Arc<Engine>, id: &str, q: &Query) -> Result<Resp, EngineError> {
+    let (id, path) = (id.to_string(), q.get("path").unwrap_or("").to_string());
+    let label = path.clone();
+    let out = tokio::task::spawn_blocking(move || engine.archive_get(&id, &path))
+        .await
+        .map_err(EngineError::internal)??;
+    let header = stat_header(&out.stat);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(8);
+    tokio::task::spawn_blocking(move || {
+        let w = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        match out.write_to(w) {
+            Ok(mut w) => {
+                let _ = w.flush();
+            }
+            Err(err) => tracing::warn!("copy of {label} failed: {err}"),
+        }
+    });
+    Response::builder()
+        .status(200)
+        .header("Content-Type", "application/x-tar")
+        .header("X-Docker-Container-Path-Stat", header)
+        .body(channel_body(rx))
+        .map_err(EngineError::internal)
+}
+
+/// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=`: extracts the tar
+/// body into the directory `path`.
+pub async fn container_put(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+    id: &str,
+    q: &Query,
+) -> Result<Resp, EngineError> {
+    let (id, path) = (id.to_string(), q.get("path").unwrap_or("").to_string());
+    let opts = engine::archive::PutOptions {
+        no_overwrite_dir_non_dir: q.bool("noOverwriteDirNonDir"),
+        copy_uid_gid: q.bool("copyUIDGID"),
+    };
+    let (tx, reader) = crate::bodypipe::pipe();
+    let job = tokio::task::spawn_blocking(move || {
+        let mut r = reader;
+        let res = engine.archive_put(&id, &path, &mut r, opts);
+        // Drain what the client still sends so it sees our answer.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+        res
+    });
+    let body_err = crate::bodypipe::pump(req.into_body(), tx).await;
+    job.await.map_err(EngineError::internal)??;
+    if let Some(e) = body_err {
+        return Err(EngineError::InvalidParameter(format!(
+            "reading the archive: {e}"
+        )));
+    }
+    Ok(crate::util::status(200))
+}
+
+/// `GET /containers/{id}/changes`: `[{Path, Kind}]`.
+pub async fn changes(engine: Arc<Engine>, id: &str) -> Result<Resp, EngineError> {
+    let list = engine.changes(id).await?;
+    let v: Vec<serde_json::Value> = list
+        .into_iter()
+        .map(|(p, k)| json!({"Path": p, "Kind": k}))
+        .collect();
+    Ok(crate::util::json(200, &v))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=` with an optional
+/// JSON container config body.
+pub async fn commit(engine: Arc<Engine>, req: Request<Incoming>, q: &Query) -> Resp {
+    let config: Option<image::ContainerConfig> = match crate::util::json_body(req.into_body()).await
+    {
+        Ok(c) => c,
+        Err(e) => return crate::util::engine_error(&e),
+    };
+    let container = q.get("container").unwrap_or("").to_string();
+    if container.is_empty() {
+        return error_resp(400, "No container specified");
+    }
+    let r = engine::commit::CommitRequest {
+        repo: q.get("repo").unwrap_or("").to_string(),
+        tag: q.get("tag").unwrap_or("").to_string(),
+        comment: q.get("comment").unwrap_or("").to_string(),
+        author: q.get("author").unwrap_or("").to_string(),
+        pause: q.bool_or("pause", true),
+        changes: q
+            .all("changes")
+            .into_iter()
+            .flat_map(|c| {
+                c.lines()
+                    .map(str::to_string)
+                    .filter(|l| !l.trim().is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+        config,
+    };
+    match engine.commit(&container, r).await {
+        Ok(id) => crate::util::json(201, &json!({"Id": id})),
+        Err(e) => crate::util::engine_error(&e),
+    }
 }

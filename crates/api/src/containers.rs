@@ -3,13 +3,12 @@
 use crate::hijack;
 use crate::util::{
     channel_body, deferred_body, engine_error, error_resp, human_duration, json, json_body,
-    now_secs, parse_filters, status, unix_secs, Query, Resp,
+    now_secs, status, unix_secs, Query, Resp,
 };
 use engine::{Container, CreateRequest, Engine, EngineError, LogOptions, WaitCondition};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -81,6 +80,16 @@ pub async fn route(
             .rename(id, q.get("name").unwrap_or(""))
             .map(|_| status(204)),
         (Method::GET, [id, "top"]) => top(&engine, id, &q).await,
+        (Method::HEAD, [id, "archive"]) => {
+            crate::archive::container_stat(engine.clone(), id, &q).await
+        }
+        (Method::GET, [id, "archive"]) => {
+            crate::archive::container_get(engine.clone(), id, &q).await
+        }
+        (Method::PUT, [id, "archive"]) => {
+            crate::archive::container_put(engine.clone(), req, id, &q).await
+        }
+        (Method::GET, [id, "changes"]) => crate::archive::changes(engine.clone(), id).await,
         (Method::GET, [id, "export"]) => crate::archive::export(engine.clone(), id).await,
         (Method::GET, [id, "stats"]) => stats(&engine, id, &q),
         (Method::POST, [id, "exec"]) => crate::exec::create(&engine, req, id).await,
@@ -103,6 +112,10 @@ async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
 fn state_json(c: &Container) -> Value {
     let mut v = serde_json::to_value(&c.state).unwrap_or(Value::Null);
     v["Status"] = json!(c.state.status.as_str());
+    if c.state.restarting {
+        // Docker keeps Running true between the tries of a restart policy.
+        v["Running"] = json!(true);
+    }
     v
 }
 
@@ -155,17 +168,26 @@ fn status_text(c: &Container) -> String {
     let now = now_secs();
     match c.state.status {
         engine::Status::Running => {
-            format!(
+            let up = format!(
                 "Up {}",
                 human_duration(now - unix_secs(&c.state.started_at))
-            )
+            );
+            match &c.state.health {
+                Some(h) if h.status == "starting" => format!("{up} (health: starting)"),
+                Some(h) => format!("{up} ({})", h.status),
+                None => up,
+            }
         }
         engine::Status::Paused => format!(
             "Up {} (Paused)",
             human_duration(now - unix_secs(&c.state.started_at))
         ),
         engine::Status::Created => "Created".into(),
-        engine::Status::Restarting => "Restarting".into(),
+        engine::Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code,
+            human_duration(now - unix_secs(&c.state.finished_at))
+        ),
         engine::Status::Removing => "Removal In Progress".into(),
         engine::Status::Dead => "Dead".into(),
         engine::Status::Exited => {
@@ -188,73 +210,16 @@ fn command_text(c: &Container) -> String {
     parts.join(" ")
 }
 
-fn matches_filters(engine: &Arc<Engine>, c: &Container, f: &HashMap<String, Vec<String>>) -> bool {
-    for (k, vals) in f {
-        if vals.is_empty() {
-            continue;
-        }
-        let ok = match k.as_str() {
-            "id" => vals.iter().any(|v| c.id.starts_with(v.as_str())),
-            "name" => vals.iter().any(|v| {
-                c.name.contains(v.trim_start_matches('/')) || format!("/{}", c.name) == *v
-            }),
-            "status" => vals.iter().any(|v| v == c.state.status.as_str()),
-            "exited" => vals.iter().any(|v| {
-                c.state.status == engine::Status::Exited
-                    && v.parse::<i64>().ok() == Some(c.state.exit_code)
-            }),
-            "label" => {
-                let labels = c.config.labels.clone().unwrap_or_default();
-                vals.iter().all(|v| match v.split_once('=') {
-                    Some((lk, lv)) => labels.get(lk).map(|x| x == lv).unwrap_or(false),
-                    None => labels.contains_key(v.as_str()),
-                })
-            }
-            "ancestor" => vals.iter().any(|v| {
-                c.config.image == *v
-                    || c.image_id == *v
-                    || engine
-                        .images
-                        .store
-                        .get(v)
-                        .map(|i| i.id == c.image_id)
-                        .unwrap_or(false)
-            }),
-            "network" => {
-                let ns = engine.network_settings(c);
-                vals.iter().any(|v| {
-                    ns["Networks"].as_object().is_some_and(|o| {
-                        o.iter().any(|(name, e)| {
-                            name == v
-                                || e["NetworkID"]
-                                    .as_str()
-                                    .is_some_and(|id| !v.is_empty() && id.starts_with(v.as_str()))
-                        })
-                    })
-                })
-            }
-            _ => true,
-        };
-        if !ok {
-            return false;
-        }
-    }
-    true
-}
-
 fn list(engine: &Arc<Engine>, q: &Query, _ver: (u32, u32)) -> R {
-    let filters = parse_filters(q.get("filters"))?;
+    let filters = crate::filters::PsFilter::parse(engine, q.get("filters"))?;
     let limit = q.int("limit")?.filter(|l| *l > 0);
-    let all = q.bool("all")
-        || limit.is_some()
-        || filters.contains_key("status")
-        || filters.contains_key("exited");
+    let all = q.bool("all") || limit.is_some() || filters.implies_all();
     let mut out = Vec::new();
     for c in engine.list() {
-        if !all && !c.state.running {
+        if !all && !c.state.running && !c.state.restarting {
             continue;
         }
-        if !matches_filters(engine, &c, &filters) {
+        if !filters.matches(engine, &c) {
             continue;
         }
         let mode = match c.host_config.network_mode.as_str() {

@@ -1,6 +1,6 @@
 //! `GET /events`: past events since `since`, then live ones until `until` (or forever).
 
-use crate::util::{channel_body, parse_filters, Query, Resp};
+use crate::util::{channel_body, Query, Resp};
 use engine::events::Event;
 use engine::{Engine, EngineError};
 use hyper::Response;
@@ -37,14 +37,25 @@ fn matches(e: &Event, f: &HashMap<String, Vec<String>>) -> bool {
                     Some((lk, lv)) => e.actor.attributes.get(lk).map(|x| x == lv).unwrap_or(false),
                     None => e.actor.attributes.contains_key(v.as_str()),
                 }),
-                _ => true,
+                "network" => {
+                    e.kind == "network"
+                        && vals.iter().any(|v| {
+                            e.id.starts_with(v.as_str())
+                                || e.actor.attributes.get("name") == Some(v)
+                        })
+                }
+                "volume" => e.kind == "volume" && vals.iter().any(|v| e.id == *v),
+                "daemon" => e.kind == "daemon",
+                "scope" => vals.iter().any(|v| v == "local"),
+                // berth has no swarm objects or plugins: such filters match no event
+                _ => false,
             }
     })
 }
 
 /// `GET /events`.
 pub fn events(engine: &Arc<Engine>, q: &Query) -> Result<Resp, EngineError> {
-    let filters = parse_filters(q.get("filters"))?;
+    let filters = crate::filters::Filters::parse(q.get("filters"), crate::filters::EVENT_KEYS)?.0;
     let since = parse_ts(q.get("since"));
     let until = parse_ts(q.get("until"));
     let (past, mut live) = engine.events().subscribe();

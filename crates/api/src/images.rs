@@ -1,6 +1,6 @@
 //! `/images/...` endpoints.
 
-use crate::util::{engine_error, error_resp, json, parse_filters, unix_secs, Query, Resp};
+use crate::util::{engine_error, error_resp, json, unix_secs, Query, Resp};
 use engine::images::map_err;
 use engine::{Engine, EngineError};
 use hyper::body::Incoming;
@@ -37,7 +37,9 @@ pub async fn route(
         }
         (Method::GET, r) if r.ends_with("/json") => {
             let name = r.trim_end_matches("/json").to_string();
-            get(&engine, &name).await.map(|i| json(200, &inspect(&i)))
+            get(&engine, &name)
+                .await
+                .map(|i| json(200, &inspect(&i, ver)))
         }
         (Method::GET, r) if r.ends_with("/history") => {
             let name = r.trim_end_matches("/history").to_string();
@@ -77,14 +79,17 @@ fn config_json(i: &ImageRecord) -> Value {
     v
 }
 
-fn inspect(i: &ImageRecord) -> Value {
+/// `GET /images/{name}/json`. For API ≤ 1.44 it carries `ContainerConfig` as Docker ≤ 25
+/// did (docker-compose 1.29 reads it when it recreates a service); berth keeps no separate
+/// build-container config, so it is the image's `Config`.
+fn inspect(i: &ImageRecord, ver: (u32, u32)) -> Value {
     let comment = i
         .config
         .history
         .last()
         .and_then(|h| h.comment.clone())
         .unwrap_or_default();
-    json!({
+    let mut v = json!({
         "Id": i.id,
         "RepoTags": i.repo_tags,
         "RepoDigests": i.repo_digests,
@@ -102,7 +107,21 @@ fn inspect(i: &ImageRecord) -> Value {
         "GraphDriver": {"Name": "overlay2", "Data": null},
         "RootFS": {"Type": "layers", "Layers": i.config.rootfs.diff_ids},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-    })
+    });
+    if ver <= (1, 44) {
+        let mut cc = config_json(i);
+        for k in ["Hostname", "Domainname", "Image"] {
+            if cc.get(k).is_none() {
+                cc[k] = json!("");
+            }
+        }
+        if cc.get("Volumes").is_none() {
+            cc["Volumes"] = Value::Null;
+        }
+        v["ContainerConfig"] = cc;
+        v["Container"] = json!("");
+    }
+    v
 }
 
 fn history(i: &ImageRecord) -> Value {
@@ -128,7 +147,9 @@ fn history(i: &ImageRecord) -> Value {
 }
 
 async fn list(engine: &Arc<Engine>, q: &Query, ver: (u32, u32)) -> R {
-    let filters = parse_filters(q.get("filters"))?;
+    let checked = crate::filters::Filters::parse(q.get("filters"), crate::filters::IMAGE_KEYS)?;
+    let dangling_flag = checked.bool_value("dangling")?;
+    let filters = checked.0;
     let e = engine.clone();
     let imgs = tokio::task::spawn_blocking(move || e.images.store.list().map_err(map_err))
         .await
@@ -154,10 +175,7 @@ async fn list(engine: &Arc<Engine>, q: &Query, ver: (u32, u32)) -> R {
         }
     }
     let refs: Vec<String> = filters.get("reference").cloned().unwrap_or_default();
-    let dangling = match filters.get("dangling").map(|d| d.as_slice()) {
-        None | Some([]) => None,
-        Some(d) => Some(d.iter().any(|v| v == "true" || v == "1")),
-    };
+    let dangling = dangling_flag;
     let mut out = Vec::new();
     for mut i in imgs {
         let t = created(&i);
@@ -419,12 +437,15 @@ async fn remove(engine: &Arc<Engine>, name: &str, force: bool) -> R {
             }
         }
     }
+    // a stopped container still uses it (force given): untag only, the image stays as <none>
+    let keep = last_ref && !engine.containers_using_image(&img.id).is_empty();
     let e = engine.clone();
     let n = name.to_string();
-    let items =
-        tokio::task::spawn_blocking(move || e.images.store.remove(&n, force).map_err(map_err))
-            .await
-            .map_err(EngineError::internal)??;
+    let items = tokio::task::spawn_blocking(move || {
+        e.images.store.remove_with(&n, force, keep).map_err(map_err)
+    })
+    .await
+    .map_err(EngineError::internal)??;
     let out: Vec<Value> = items
         .into_iter()
         .map(|i| match i {

@@ -7,20 +7,20 @@ mod build;
 mod containers;
 mod events;
 mod exec;
+pub mod filters;
 mod hijack;
 mod image_prune;
 mod images;
+pub mod listen;
 mod networks;
 pub mod registry;
 mod router;
 mod system;
+pub mod tls;
 pub mod util;
 mod volumes;
 
 use engine::Engine;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use tokio::net::UnixListener;
 
@@ -31,30 +31,13 @@ pub const MIN_API_VERSION: &str = "1.24";
 /// The daemon version reported by `/version`.
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Serve the API on `listener` until the task is dropped.
+/// Serve the API on a unix `listener` with the default limits until the task is dropped
+/// (see [`listen::serve_listener`] for TCP/TLS and explicit limits).
 pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let engine = engine.clone();
-                async move { Ok::<_, std::convert::Infallible>(router::route(engine, req).await) }
-            });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await
-            {
-                tracing::debug!("connection: {e}");
-            }
-        });
-    }
+    listen::serve_listener(
+        engine,
+        listen::Listener::Unix(listener),
+        listen::ServeOptions::default(),
+    )
+    .await
 }

@@ -104,18 +104,12 @@ fn matches(n: &network::NetworkRecord, dangling: bool, f: &HashMap<String, Vec<S
 }
 
 async fn list(engine: &Arc<Engine>, q: &Query) -> Resp {
-    let f = match parse_filters(q.get("filters")) {
-        Ok(f) => f,
+    let f = match crate::filters::Filters::parse(q.get("filters"), crate::filters::NETWORK_KEYS)
+        .and_then(|f| f.bool_value("dangling").map(|_| f))
+    {
+        Ok(f) => f.0,
         Err(e) => return crate::util::engine_error(&e),
     };
-    for k in f.keys() {
-        if !matches!(
-            k.as_str(),
-            "name" | "id" | "driver" | "label" | "type" | "dangling" | "scope"
-        ) {
-            return error_resp(400, &format!("invalid filter '{k}'"));
-        }
-    }
     let res = blocking(engine, move |m| {
         let mut out = Vec::new();
         for n in m.list()? {

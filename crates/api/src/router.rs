@@ -67,6 +67,7 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (Some("exec"), _) => exec::route(engine, req, m, &segs[1..], q).await,
         (Some("auth"), 1) if *m == Method::POST => crate::registry::auth(req).await,
         (Some("images"), _) => images::route(engine, req, m, &path["/images".len()..], q, api_ver).await,
+        (Some("commit"), 1) if *m == Method::POST => crate::archive::commit(engine, req, &q).await,
         (Some("build"), 1) if *m == Method::POST => crate::build::build(engine, req, q).await,
         (Some("volumes"), _) => volumes::route(engine, req, m, &segs[1..], q).await,
         (Some("networks"), _) => crate::networks::route(engine, req, m, &segs[1..], q).await,

@@ -125,7 +125,7 @@ pub fn info(engine: &Arc<Engine>) -> Resp {
             "OomKillDisable": true,
             "NGoroutines": 0,
             "SystemTime": engine::engine::now(),
-            "LoggingDriver": "json-file",
+            "LoggingDriver": engine.config().log.driver,
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": "1",
             "NEventsListener": 0,
@@ -149,7 +149,7 @@ pub fn info(engine: &Arc<Engine>) -> Resp {
             "LiveRestoreEnabled": true,
             "Isolation": "",
             "InitBinary": "",
-            "SecurityOptions": [],
+            "SecurityOptions": cfg.security.info_options(),
             "Warnings": []
         }),
     )

@@ -96,7 +96,7 @@ impl Bundle {
             imp: imp.clone(),
             root: dir.join("state"),
             id: format!("{tag}-{uniq}"),
-            cg_parent: format!("berth-test-rt{uniq}"),
+            cg_parent: format!("berth/test-rt{uniq}"),
             dir,
         }
     }
@@ -978,7 +978,7 @@ fn process_settings_sysctl_rlimits_caps() {
 #[test]
 fn concurrent_containers_share_a_parent_cgroup() {
     each(|imp| {
-        let parent = format!("berth-test-rtshared{}{}", std::process::id(), imp.name);
+        let parent = format!("berth/test-rtshared{}{}", std::process::id(), imp.name);
         let bundles: Vec<Bundle> = (0..6).map(|_| Bundle::new(imp, "conc")).collect();
         for b in &bundles {
             let p = parent.clone();

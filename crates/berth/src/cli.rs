@@ -77,6 +77,12 @@ pub enum Command {
     Load(crate::cmd::registry::LoadArgs),
     /// Export a container's filesystem as a tar archive
     Export(crate::cmd::registry::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(crate::cmd::cp::CpArgs),
+    /// Create a new image from a container's changes
+    Commit(crate::cmd::commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(crate::cmd::commit::DiffArgs),
     /// Show the history of an image
     History(crate::cmd::registry::HistoryArgs),
     /// Run berth's own registry server
@@ -178,6 +184,9 @@ pub struct ContainerOpts {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// Healthcheck flags.
+    #[command(flatten)]
+    pub health: crate::cmd::health::HealthFlags,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,
@@ -199,6 +208,12 @@ pub struct ContainerOpts {
     /// Security options
     #[arg(long = "security-opt", value_name = "list")]
     pub security_opt: Vec<String>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver", value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options (key=value)
+    #[arg(long = "log-opt", value_name = "list")]
+    pub log_opt: Vec<String>,
     /// Signal to stop the container
     #[arg(long = "stop-signal", value_name = "string")]
     pub stop_signal: Option<String>,
@@ -526,6 +541,12 @@ pub enum ContainerCommand {
     Ls(PsArgs),
     /// Export a container's filesystem as a tar archive
     Export(crate::cmd::registry::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(crate::cmd::cp::CpArgs),
+    /// Create a new image from a container's changes
+    Commit(crate::cmd::commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(crate::cmd::commit::DiffArgs),
     /// Create and run a new container from an image
     Run(RunArgs),
     /// Create a new container

@@ -78,6 +78,9 @@ async fn dispatch_inner(client: Arc<Client>, command: Command) -> anyhow::Result
         Command::Save(a) => registry::save(&client, a).await,
         Command::Load(a) => registry::load(&client, a).await,
         Command::Export(a) => registry::export(&client, a).await,
+        Command::Cp(a) => cp::cp(&client, a).await,
+        Command::Commit(a) => commit::commit(&client, a).await,
+        Command::Diff(a) => commit::diff(&client, a).await,
         Command::History(a) => registry::history(&client, a).await,
         Command::Registry(c) => registry::registry(c).await,
         Command::Version => system::version(&client).await,
@@ -111,6 +114,9 @@ async fn container_verb(client: Arc<Client>, c: ContainerCommand) -> anyhow::Res
         ContainerCommand::Attach(a) => dispatch(client, Command::Attach(a)).await,
         ContainerCommand::Prune(a) => extra::container_prune(&client, a).await,
         ContainerCommand::Export(a) => dispatch(client, Command::Export(a)).await,
+        ContainerCommand::Cp(a) => dispatch(client, Command::Cp(a)).await,
+        ContainerCommand::Commit(a) => dispatch(client, Command::Commit(a)).await,
+        ContainerCommand::Diff(a) => dispatch(client, Command::Diff(a)).await,
     }
 }
 

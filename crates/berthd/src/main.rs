@@ -1,10 +1,13 @@
-//! berthd: the berth daemon, serving the Docker Engine API on unix sockets.
+//! berthd: the berth daemon, serving the Docker Engine API on unix sockets and TCP (TLS).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+mod hosts;
+mod lock;
 mod net;
 
 /// Command line (dockerd's flags where they exist).
@@ -17,9 +20,8 @@ struct Args {
     /// Root of runtime state (sockets, runtime state).
     #[arg(long = "exec-root", default_value = "/run/berth")]
     exec_root: PathBuf,
-    /// Listen address(es): unix:///path/to.sock (repeatable).
-    #[arg(short = 'H', long = "host")]
-    host: Vec<String>,
+    #[command(flatten)]
+    hosts: hosts::HostArgs,
     /// Pid file (default EXEC_ROOT/berthd.pid).
     #[arg(long)]
     pidfile: Option<PathBuf>,
@@ -32,11 +34,43 @@ struct Args {
     /// Registry (host[:port]) that may be used over plain HTTP (repeatable, like dockerd).
     #[arg(long = "insecure-registry", value_name = "host[:port]")]
     insecure_registry: Vec<String>,
+    /// Default log driver for containers (json-file or none).
+    #[arg(long = "log-driver", value_name = "string")]
+    log_driver: Option<String>,
+    /// Default log driver options (key=value, repeatable), e.g. max-size=10m.
+    #[arg(long = "log-opt", value_name = "map")]
+    log_opt: Vec<String>,
     /// berth-monitor executable (default: next to berthd).
     #[arg(long, hide = true)]
     monitor: Option<PathBuf>,
+    /// Default seccomp profile: `builtin`, `unconfined` or a profile file (Docker's format).
+    #[arg(long = "seccomp-profile", value_name = "PATH|unconfined|builtin")]
+    seccomp_profile: Option<String>,
+    /// Set no_new_privs on every container unless it asks otherwise.
+    #[arg(long = "no-new-privileges")]
+    no_new_privileges: bool,
     #[command(flatten)]
     net: net::NetArgs,
+}
+
+/// The daemon's security defaults from `--seccomp-profile` and `--no-new-privileges`.
+fn security_defaults(args: &Args) -> Result<engine::security::SecurityDefaults> {
+    use engine::security::SeccompDefault;
+    let seccomp = match args.seccomp_profile.as_deref() {
+        None | Some("") | Some("builtin") => SeccompDefault::Builtin,
+        Some("unconfined") => SeccompDefault::Unconfined,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("opening seccomp profile {path}"))?;
+            engine::seccomp::Profile::parse(&text)
+                .with_context(|| format!("seccomp profile {path}"))?;
+            SeccompDefault::Custom(text)
+        }
+    };
+    Ok(engine::security::SecurityDefaults {
+        seccomp,
+        no_new_privileges: args.no_new_privileges,
+    })
 }
 
 fn sibling(name: &str) -> PathBuf {
@@ -46,32 +80,10 @@ fn sibling(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
-fn socket_path(host: &str) -> Result<PathBuf> {
-    match host.strip_prefix("unix://") {
-        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-        _ if host.starts_with('/') => Ok(PathBuf::from(host)),
-        _ => bail!("unsupported listen address {host:?}: only unix:///path is supported"),
-    }
-}
+/// How long a starting daemon waits for the previous one on the same data root to exit.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-fn bind(path: &Path) -> Result<tokio::net::UnixListener> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    if path.exists() {
-        // A live daemon on this socket must not be displaced.
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            bail!("another daemon is listening on {}", path.display());
-        }
-        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
-    }
-    let l = tokio::net::UnixListener::bind(path)
-        .with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    Ok(l)
-}
-
-fn main() -> Result<()> {
+fn main() {
     let args = Args::parse();
     let filter = if args.debug { "debug" } else { "info" };
     tracing_subscriber::fmt()
@@ -81,17 +93,63 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // as dockerd: a fixed umask, so nothing the daemon, its monitors or runtimes create is
+    // group/world-writable because of the caller's umask (private files also get explicit
+    // modes, see engine::modes).
+    // SAFETY: umask only swaps the process mask.
+    unsafe { libc::umask(0o022) };
+    let data_root = match std::fs::create_dir_all(&args.data_root)
+        .and_then(|_| std::fs::canonicalize(&args.data_root))
+    {
+        Ok(d) => d,
+        Err(e) => fail(format!("data root {}: {e}", args.data_root.display())),
+    };
+    // Held until the process exits: released after every database is closed.
+    let _lock = match lock::acquire(&data_root, LOCK_WAIT) {
+        Ok(l) => l,
+        Err(e) => fail(e.to_string()),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("building the tokio runtime")?;
-    rt.block_on(run(args))
+    {
+        Ok(rt) => rt,
+        Err(e) => fail(format!("building the tokio runtime: {e}")),
+    };
+    let res = rt.block_on(run(args, data_root));
+    // Drop every task (and so every engine handle and its databases) before the lock goes.
+    rt.shutdown_timeout(Duration::from_secs(3));
+    if let Err(e) = res {
+        fail(format!("{e:#}"));
+    }
 }
 
-async fn run(args: Args) -> Result<()> {
-    std::fs::create_dir_all(&args.data_root)?;
+/// One clear line on stderr, exit code 1.
+fn fail(msg: String) -> ! {
+    eprintln!("berthd: {msg}");
+    std::process::exit(1)
+}
+
+/// Opens the engine, retrying while a database lock of a daemon that is exiting lingers.
+async fn open_engine(
+    cfg: engine::EngineConfig,
+    net: network::Config,
+) -> Result<Arc<engine::Engine>> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match engine::Engine::open_with_network(cfg.clone(), net.clone()).await {
+            Ok(e) => return Ok(e),
+            Err(e) if Instant::now() < deadline && e.to_string().contains("already open") => {
+                tracing::debug!("waiting for a database lock: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e).context("opening the engine"),
+        }
+    }
+}
+
+async fn run(args: Args, data_root: PathBuf) -> Result<()> {
     std::fs::create_dir_all(&args.exec_root)?;
-    let data_root = std::fs::canonicalize(&args.data_root)?;
     let exec_root = std::fs::canonicalize(&args.exec_root)?;
     let runtime = match args.runtime.clone() {
         Some(r) => r,
@@ -109,44 +167,74 @@ async fn run(args: Args) -> Result<()> {
         .monitor
         .clone()
         .unwrap_or_else(|| sibling("berth-monitor"));
-    let hosts = if args.host.is_empty() {
-        vec![format!(
-            "unix://{}",
-            exec_root.join("berthd.sock").display()
-        )]
+    let tls = args.hosts.tls_on();
+    let addrs: Vec<hosts::Addr> = if args.hosts.host.is_empty() {
+        vec![hosts::Addr::Unix(exec_root.join("berthd.sock"))]
     } else {
-        args.host.clone()
+        args.hosts
+            .host
+            .iter()
+            .map(|h| hosts::parse_addr(h, tls))
+            .collect::<Result<_>>()?
     };
-    let sockets: Vec<PathBuf> = hosts
-        .iter()
-        .map(|h| socket_path(h))
-        .collect::<Result<_>>()?;
+    let opts = args.hosts.serve_options()?;
+    let gid = args.hosts.socket_gid()?;
+    let tls_files = tls.then(|| args.hosts.tls_files());
+    if let Some(f) = &tls_files {
+        // Refuse bad certificate files before anything else is touched.
+        api::tls::server_config(f)?;
+    }
     let pidfile = args
         .pidfile
         .clone()
         .unwrap_or_else(|| exec_root.join("berthd.pid"));
     api::registry::set_insecure_registries(args.insecure_registry.clone());
+    let log = engine::logconfig::LogConfig::from_flags(args.log_driver.as_deref(), &args.log_opt)
+        .map_err(|e| anyhow::anyhow!("invalid log configuration: {e}"))?;
     let net_cfg = args.net.config(&data_root, &exec_root)?;
-    let engine = engine::Engine::open_with_network(
+    let security = security_defaults(&args)?;
+    let engine = open_engine(
         engine::EngineConfig {
             data_root,
             exec_root,
             runtime,
             monitor,
+            security,
+            log,
         },
         net_cfg,
     )
-    .await
-    .context("opening the engine")?;
+    .await?;
     let mut listeners = Vec::new();
-    for s in &sockets {
-        listeners.push(bind(s)?);
+    for a in &addrs {
+        let l = match a {
+            hosts::Addr::Unix(p) => api::listen::Listener::Unix(hosts::bind_unix(p, gid)?),
+            hosts::Addr::Tcp(t) => {
+                if tls_files.is_none() {
+                    warn_plain_tcp(t);
+                }
+                hosts::bind_tcp(t, tls_files.as_ref()).await?
+            }
+        };
+        listeners.push(l);
     }
     std::fs::write(&pidfile, format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", pidfile.display()))?;
-    for (l, s) in listeners.into_iter().zip(&sockets) {
-        tracing::info!("API listening on unix://{}", s.display());
-        tokio::spawn(api::serve(engine.clone(), l));
+    let mut servers = Vec::new();
+    for (l, a) in listeners.into_iter().zip(&addrs) {
+        let scheme = match (a, &tls_files) {
+            (hosts::Addr::Tcp(_), Some(f)) if f.client_ca.is_some() => {
+                " (TLS, client certificates verified)"
+            }
+            (hosts::Addr::Tcp(_), Some(_)) => " (TLS)",
+            _ => "",
+        };
+        tracing::info!("API listening on {a}{scheme}");
+        servers.push(tokio::spawn(api::listen::serve_listener(
+            engine.clone(),
+            l,
+            opts.clone(),
+        )));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -158,10 +246,26 @@ async fn run(args: Args) -> Result<()> {
         "shutting down; {} running container(s) keep running",
         engine.running_ids().len()
     );
-    for s in &sockets {
-        let _ = std::fs::remove_file(s);
+    // Stop serving first; the databases close when the runtime drops the remaining tasks.
+    for s in &servers {
+        s.abort();
+    }
+    for a in &addrs {
+        if let hosts::Addr::Unix(p) = a {
+            let _ = std::fs::remove_file(p);
+        }
     }
     net::shutdown(&args.net, &engine);
     let _ = std::fs::remove_file(&pidfile);
+    drop(engine);
     Ok(())
+}
+
+/// dockerd-style loud warning for an unencrypted, unauthenticated TCP listener.
+fn warn_plain_tcp(addr: &str) {
+    tracing::warn!(
+        "!!! API on tcp://{addr} WITHOUT TLS: anyone who can reach this address controls the \
+         daemon and so has root on this machine. Use --tlsverify with --tlscacert, --tlscert \
+         and --tlskey. !!!"
+    );
 }

@@ -199,10 +199,19 @@ pub fn build(
         image::Reference::parse(t)
             .map_err(|e| BuildError::Invalid(format!("invalid tag {t:?}: {e}")))?;
     }
-    let df_path = ctx.dir().join(crate::ignore::clean(dockerfile));
-    let text = std::fs::read_to_string(&df_path).map_err(|_| {
-        BuildError::Invalid(format!("Cannot locate specified Dockerfile: {dockerfile}"))
-    })?;
+    // the Dockerfile is resolved inside the context: a symlink to a host file is not read
+    let text = safepath::Root::open(ctx.dir())
+        .and_then(|r| r.open_file(crate::ignore::clean(dockerfile)))
+        .ok()
+        .and_then(|mut f| {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut f, &mut t)
+                .ok()
+                .map(|_| t)
+        })
+        .ok_or_else(|| {
+            BuildError::Invalid(format!("Cannot locate specified Dockerfile: {dockerfile}"))
+        })?;
     let df = parser::parse(&text)?;
     let given: BTreeMap<String, String> = opts
         .build_args
@@ -894,12 +903,12 @@ impl Shared<'_> {
                 snaps: self.env.snapshots,
                 key: snap.clone(),
             };
-            let host = copy::scoped(&merged, dir);
-            if host.is_dir() {
+            let root = safepath::Root::open(&merged).map_err(|e| step_err(ins, e))?;
+            if root.is_dir(dir) {
                 drop(guard);
                 return self.commit_config(st.image.as_ref(), cc, created_by);
             }
-            std::fs::create_dir_all(&host).map_err(|e| step_err(ins, e))?;
+            root.mkdir_all(dir, 0o755).map_err(|e| step_err(ins, e))?;
             let rec = self.commit_snapshot(st, &snap, cc, created_by)?;
             drop(guard);
             Ok(rec)
@@ -1180,7 +1189,8 @@ impl Shared<'_> {
             {
                 return Err(step_err(ins, format!("ADD of a remote URL ({s}) is not supported: berth builds offline; download it into the context and COPY it")));
             }
-            for src in copy::resolve(&root, s, &what).map_err(|e| step_err(ins, e))? {
+            let src_root = safepath::Root::open(&root).map_err(|e| step_err(ins, e))?;
+            for src in copy::resolve(&src_root, s, &what).map_err(|e| step_err(ins, e))? {
                 hasher.path(&src.path, &src.name)?;
                 srcs.push(Src::Path(src));
             }
@@ -1216,43 +1226,37 @@ impl Shared<'_> {
                     None => (0, 0),
                 };
                 let attrs = Attrs { owner, mode: chmod };
-                let dest_host = copy::scoped(rootfs, &dest);
+                // the destination is resolved inside the image's rootfs
+                let root = safepath::Root::open(rootfs).map_err(|e| step_err(ins, e))?;
+                let into_dir = dest_is_dir || root.is_dir(&dest);
+                let under = |base: &std::ffi::OsStr| {
+                    format!("{}/{}", dest.trim_end_matches('/'), base.to_string_lossy())
+                };
                 for s in &srcs {
                     match s {
                         Src::Heredoc(name, content) => {
-                            let target = if dest_is_dir || dest_host.is_dir() {
-                                dest_host.join(name)
+                            let target = if into_dir {
+                                under(std::ffi::OsStr::new(name))
                             } else {
-                                dest_host.clone()
+                                dest.clone()
                             };
-                            if let Some(p) = target.parent() {
-                                std::fs::create_dir_all(p)?;
-                            }
-                            copy::write_file(&target, content.as_bytes(), attrs)?;
+                            copy::write_file(&root, &target, content.as_bytes(), attrs)?;
                         }
                         Src::Path(src) => {
                             let md = std::fs::symlink_metadata(&src.path)?;
                             if md.is_dir() {
-                                copy::copy(&src.path, &dest_host, attrs)?;
+                                copy::copy_dir(&src.path, &root, &dest, attrs)?;
                             } else if is_add && from_mount.is_none() && copy::is_archive(&src.path)
                             {
-                                copy::extract(&src.path, &dest_host)
+                                copy::extract(&src.path, &root, &dest)
                                     .map_err(|e| step_err(ins, e))?;
                             } else {
-                                let base = src
-                                    .path
-                                    .file_name()
-                                    .map(|n| n.to_owned())
-                                    .unwrap_or_default();
-                                let target = if dest_is_dir || dest_host.is_dir() {
-                                    dest_host.join(base)
+                                let target = if into_dir {
+                                    under(&src.base)
                                 } else {
-                                    dest_host.clone()
+                                    dest.clone()
                                 };
-                                if let Some(p) = target.parent() {
-                                    std::fs::create_dir_all(p)?;
-                                }
-                                copy::copy(&src.path, &target, attrs)?;
+                                copy::copy_to(&src.path, &root, &target, attrs)?;
                             }
                         }
                     }

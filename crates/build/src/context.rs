@@ -41,7 +41,15 @@ impl Context {
                 .map_err(|e| BuildError::Invalid(format!("Error processing tar file: {e}")))?;
         }
         let mut ctx = ctx;
-        if let Ok(text) = fs::read_to_string(ctx.dir.join(".dockerignore")) {
+        // resolved inside the context: a `.dockerignore` symlink to a host file is not read
+        let text = safepath::Root::open(&ctx.dir)
+            .and_then(|r| r.open_file(".dockerignore"))
+            .ok()
+            .and_then(|mut f| {
+                let mut t = String::new();
+                f.read_to_string(&mut t).ok().map(|_| t)
+            });
+        if let Some(text) = text {
             ctx.ignore = Ignore::parse(&text);
             let keep = [
                 crate::ignore::clean(dockerfile),

@@ -1,63 +1,94 @@
 //! COPY / ADD: resolving sources (globs, files, directories) in the context or another
-//! image's rootfs, and copying them into a rootfs without following symlinks out of it.
+//! image's rootfs, and copying them into a rootfs. Every path is resolved by the kernel inside
+//! its root ([`safepath::Root`]): a symlink in the context or an image is followed only inside
+//! that root (as Docker follows the source path), entries below a copied directory are copied
+//! as they are (links as links), and nothing is written through a link of the destination.
 
 use crate::error::{BuildError, Result};
 use crate::ignore::{clean, glob};
+use safepath::tree::{self, CopyOpts};
+use safepath::Root;
+use std::ffi::OsString;
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
-/// A resolved source: host path and its name relative to the source root.
+/// A resolved source: the host path the kernel resolved it to (always inside its root).
 pub struct Source {
-    /// Host path.
+    /// Host path (resolved inside the root; its final component is never a symlink).
     pub path: PathBuf,
     /// Relative name (for messages and cache keys).
     pub name: String,
+    /// The last component as written (names the copy when the destination is a directory).
+    pub base: OsString,
 }
 
 fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// Resolves `src` (relative to `root`; globs allowed) to existing paths.
-pub fn resolve(root: &Path, src: &str, what: &str) -> Result<Vec<Source>> {
+fn not_found(rel: &str, what: &str) -> BuildError {
+    BuildError::Invalid(format!(
+        "COPY failed: file not found in {what}: stat {rel}: file does not exist"
+    ))
+}
+
+fn source(root: &Root, rel: &str, what: &str) -> Result<Source> {
+    let path = root.real_path(rel).map_err(|e| {
+        if e.is_not_found() {
+            not_found(rel, what)
+        } else {
+            BuildError::Invalid(format!("COPY failed: {e}"))
+        }
+    })?;
+    let base = Path::new(rel)
+        .file_name()
+        .map(|n| n.to_os_string())
+        .or_else(|| path.file_name().map(|n| n.to_os_string()))
+        .unwrap_or_default();
+    Ok(Source {
+        path,
+        name: rel.to_string(),
+        base,
+    })
+}
+
+/// Resolves `src` (relative to `root`; globs allowed) to existing paths inside `root`.
+pub fn resolve(root: &Root, src: &str, what: &str) -> Result<Vec<Source>> {
     let rel = clean(src);
     if rel.is_empty() {
         return Ok(vec![Source {
-            path: root.to_path_buf(),
+            path: root.real_path("").map_err(std::io::Error::from)?,
             name: ".".into(),
+            base: OsString::new(),
         }]);
     }
     if !has_glob(&rel) {
-        let p = root.join(&rel);
-        if fs::symlink_metadata(&p).is_err() {
-            return Err(BuildError::Invalid(format!(
-                "COPY failed: file not found in {what}: stat {rel}: file does not exist"
-            )));
-        }
-        return Ok(vec![Source { path: p, name: rel }]);
+        return Ok(vec![source(root, &rel, what)?]);
     }
-    let mut found = vec![(root.to_path_buf(), String::new())];
+    let mut found = vec![String::new()];
     for seg in rel.split('/') {
         let mut next = Vec::new();
-        for (dir, name) in found {
+        for name in found {
             if !has_glob(seg) {
-                let p = dir.join(seg);
-                if fs::symlink_metadata(&p).is_ok() {
-                    next.push((p, join_name(&name, seg)));
+                let n = join_name(&name, seg);
+                if root.lstat(&n).is_ok() {
+                    next.push(n);
                 }
                 continue;
             }
-            let Ok(rd) = fs::read_dir(&dir) else { continue };
-            let mut names: Vec<String> = rd
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| glob(seg, n))
-                .collect();
-            names.sort();
+            let Ok(dir) = root.open_dir(&name) else {
+                continue;
+            };
+            let Ok(names) = tree::names(dir.as_fd()) else {
+                continue;
+            };
             for n in names {
-                next.push((dir.join(&n), join_name(&name, &n)));
+                let n = n.to_string_lossy().into_owned();
+                if glob(seg, &n) {
+                    next.push(join_name(&name, &n));
+                }
             }
         }
         found = next;
@@ -67,10 +98,7 @@ pub fn resolve(root: &Path, src: &str, what: &str) -> Result<Vec<Source>> {
             "COPY failed: no source files were specified (no match for {rel} in {what})"
         )));
     }
-    Ok(found
-        .into_iter()
-        .map(|(path, name)| Source { path, name })
-        .collect())
+    found.iter().map(|n| source(root, n, what)).collect()
 }
 
 fn join_name(a: &str, b: &str) -> String {
@@ -79,49 +107,6 @@ fn join_name(a: &str, b: &str) -> String {
     } else {
         format!("{a}/{b}")
     }
-}
-
-/// Resolves the absolute container path `path` inside `root`, following symlinks as the
-/// container would see them (an absolute link target is taken relative to `root`), so the
-/// result never leaves `root`.
-pub fn scoped(root: &Path, path: &str) -> PathBuf {
-    let mut parts: Vec<String> = Path::new(path)
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .rev()
-        .collect();
-    let mut cur: Vec<String> = Vec::new();
-    let mut hops = 0;
-    while let Some(p) = parts.pop() {
-        if p == ".." {
-            cur.pop();
-            continue;
-        }
-        let candidate = root.join(cur.join("/")).join(&p);
-        match fs::read_link(&candidate) {
-            Ok(target) if hops < 40 => {
-                hops += 1;
-                if target.is_absolute() {
-                    cur.clear();
-                }
-                let t: Vec<String> = target
-                    .components()
-                    .filter_map(|c| match c {
-                        Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
-                        Component::ParentDir => Some("..".into()),
-                        _ => None,
-                    })
-                    .collect();
-                parts.extend(t.into_iter().rev());
-            }
-            _ => cur.push(p),
-        }
-    }
-    root.join(cur.join("/"))
 }
 
 /// Ownership and mode applied to copied entries.
@@ -133,77 +118,82 @@ pub struct Attrs {
     pub mode: Option<u32>,
 }
 
-/// Copies `src` (file, link or directory: its contents) to host path `dest`.
-pub fn copy(src: &Path, dest: &Path, attrs: Attrs) -> Result<()> {
-    let md = fs::symlink_metadata(src)?;
-    if md.is_dir() {
-        if !dest.is_dir() {
-            if fs::symlink_metadata(dest).is_ok() {
-                fs::remove_file(dest)?;
-            }
-            fs::create_dir_all(dest)?;
-            set_attrs(dest, md.mode(), attrs)?;
-        }
-        let mut names: Vec<_> = fs::read_dir(src)?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for n in names {
-            copy(&src.join(&n), &dest.join(&n), attrs)?;
-        }
-        return Ok(());
-    }
-    if let Ok(old) = fs::symlink_metadata(dest) {
-        if old.is_dir() {
-            fs::remove_dir_all(dest)?;
-        } else {
-            fs::remove_file(dest)?;
+impl Attrs {
+    fn opts(self) -> CopyOpts {
+        CopyOpts {
+            owner: Some(self.owner),
+            mode: self.mode,
         }
     }
-    if md.file_type().is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(src)?, dest)?;
-        lchown(dest, attrs.owner)?;
-        return Ok(());
-    }
-    if md.is_file() {
-        fs::copy(src, dest)?;
-        set_attrs(dest, md.mode(), attrs)?;
-        return Ok(());
-    }
-    Err(BuildError::Invalid(format!(
-        "COPY failed: {} is not a regular file, directory or symlink",
-        src.display()
-    )))
 }
 
-/// Writes a file with `content` (COPY heredocs).
-pub fn write_file(dest: &Path, content: &[u8], attrs: Attrs) -> Result<()> {
-    if let Ok(old) = fs::symlink_metadata(dest) {
-        if old.is_dir() {
-            fs::remove_dir_all(dest)?;
-        } else {
-            fs::remove_file(dest)?;
-        }
-    }
-    fs::write(dest, content)?;
-    set_attrs(dest, 0o100644, attrs)
+/// Opens a resolved source without following it again.
+fn open_source(src: &Path) -> Result<OwnedFd> {
+    Ok(rustix::fs::open(
+        src,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)?)
 }
 
-fn set_attrs(p: &Path, mode: u32, attrs: Attrs) -> Result<()> {
-    lchown(p, attrs.owner)?;
-    let m = attrs.mode.unwrap_or(mode & 0o7777);
-    fs::set_permissions(p, fs::Permissions::from_mode(m))?;
+/// Copies the content of the source directory `src` into the directory `dest` of `root`
+/// (created, and its missing parents, inside the root).
+pub fn copy_dir(src: &Path, root: &Root, dest: &str, attrs: Attrs) -> Result<()> {
+    let s = rustix::fs::open(
+        src,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    let d = root.mkdir_all(dest, 0o755)?;
+    tree::copy_contents(s.as_fd(), d.as_fd(), attrs.opts())?;
     Ok(())
 }
 
-fn lchown(p: &Path, (uid, gid): (u32, u32)) -> Result<()> {
-    std::os::unix::fs::lchown(p, Some(uid), Some(gid))?;
+/// Copies the source `src` (file or link) to the path `dest` of `root`, replacing what is
+/// there; missing parents are created inside the root.
+pub fn copy_to(src: &Path, root: &Root, dest: &str, attrs: Attrs) -> Result<()> {
+    let s = open_source(src)?;
+    let (dir, name) = root.parent_of(dest, Some(0o755))?;
+    let Some(name) = name else {
+        return Err(BuildError::Invalid(format!(
+            "COPY failed: destination {dest} is a directory"
+        )));
+    };
+    tree::copy_fd(s.as_fd(), dir.as_fd(), &name, attrs.opts())?;
+    Ok(())
+}
+
+/// Writes a file with `content` at `dest` of `root` (COPY heredocs).
+pub fn write_file(root: &Root, dest: &str, content: &[u8], attrs: Attrs) -> Result<()> {
+    let mut f = root.create_file(dest, attrs.mode.unwrap_or(0o644))?;
+    rustix::fs::fchown(
+        &f,
+        Some(rustix::fs::Uid::from_raw(attrs.owner.0)),
+        Some(rustix::fs::Gid::from_raw(attrs.owner.1)),
+    )
+    .map_err(std::io::Error::from)?;
+    rustix::fs::fchmod(
+        &f,
+        rustix::fs::Mode::from_raw_mode(attrs.mode.unwrap_or(0o644)),
+    )
+    .map_err(std::io::Error::from)?;
+    f.write_all(content)?;
     Ok(())
 }
 
 /// Whether the file at `p` is a (possibly compressed) tar archive, for ADD's auto-extraction.
 pub fn is_archive(p: &Path) -> bool {
+    if !fs::symlink_metadata(p)
+        .map(|m| m.is_file())
+        .unwrap_or(false)
+    {
+        return false;
+    }
     let Ok(mut f) = fs::File::open(p) else {
         return false;
     };
@@ -223,11 +213,12 @@ pub fn is_archive(p: &Path) -> bool {
         || (n >= 262 && &h[257..262] == b"ustar")
 }
 
-/// Extracts the archive at `src` into directory `dest` (created).
-pub fn extract(src: &Path, dest: &Path) -> Result<()> {
-    fs::create_dir_all(dest)?;
+/// Extracts the archive at `src` into the directory `dest` of `root` (created inside it).
+pub fn extract(src: &Path, root: &Root, dest: &str) -> Result<()> {
+    let d = root.mkdir_all(dest, 0o755)?;
+    let host = safepath::root::fd_path(d.as_fd())?;
     let f = fs::File::open(src)?;
     let mut r = image::compression::decompress(f)?;
-    image::unpack::unpack(&mut r, dest)?;
+    image::unpack::unpack(&mut r, &host)?;
     Ok(())
 }

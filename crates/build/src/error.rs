@@ -24,6 +24,10 @@ pub enum BuildError {
     #[cfg(feature = "builder")]
     #[error(transparent)]
     Image(#[from] image::ImageError),
+    /// A path confined to a context or rootfs could not be used.
+    #[cfg(feature = "builder")]
+    #[error(transparent)]
+    Path(#[from] safepath::Error),
     /// I/O.
     #[error("{0}")]
     Io(#[from] std::io::Error),

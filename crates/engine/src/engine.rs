@@ -25,6 +25,10 @@ pub struct EngineConfig {
     pub runtime: PathBuf,
     /// `berth-monitor` executable.
     pub monitor: PathBuf,
+    /// Security defaults (`--seccomp-profile`, `--no-new-privileges`).
+    pub security: crate::security::SecurityDefaults,
+    /// The daemon-wide log driver and options (`berthd --log-driver --log-opt`).
+    pub log: crate::logconfig::LogConfig,
 }
 
 /// An attach waiting for the container's next start.
@@ -49,6 +53,9 @@ pub(crate) struct Inner {
     pub live: HashMap<String, PathBuf>,
     /// Exec sessions.
     pub execs: HashMap<String, crate::exec::ExecState>,
+    /// Copies (`docker cp`) in progress per container: the rootfs they mounted stays
+    /// mounted until the last one ends.
+    pub cp_users: HashMap<String, usize>,
 }
 
 /// The daemon core. Always used behind an `Arc`.
@@ -66,6 +73,10 @@ pub struct Engine {
     pub(crate) events: crate::events::Events,
     /// Networks (`D/network`), shared with the API's `/networks` endpoints.
     pub(crate) network: Arc<network::NetworkManager>,
+    /// Healthcheck schedulers of running containers.
+    pub(crate) health: crate::health::Monitors,
+    /// Restart-policy back-off and pending restarts.
+    pub(crate) restarts: crate::restart::Restarts,
 }
 
 /// Run a blocking closure on tokio's blocking pool.
@@ -114,12 +125,14 @@ impl Engine {
             paths.exec_root.join("m"),
             paths.exec_root.join("exec"),
         ] {
-            std::fs::create_dir_all(&d)?;
+            crate::modes::private_dir(&d, crate::modes::PRIVATE_DIR)?;
         }
         let store = Store::open(&paths.db())?;
         let images = Images::open(&paths.image_root())?;
         let volumes = Arc::new(volume::VolumeStore::open(paths.data_root.join("volumes"))?);
         let network = Arc::new(network::NetworkManager::open(net)?);
+        // every store is open (their files exist): fix the modes of the whole layout
+        crate::modes::secure_roots(&paths)?;
         let (changed, _) = watch::channel(0u64);
         let engine = Arc::new(Engine {
             cfg,
@@ -132,6 +145,8 @@ impl Engine {
             swap_ok: crate::paths::swap_limit_supported(),
             events: Default::default(),
             network,
+            health: Default::default(),
+            restarts: Default::default(),
         });
         let records = engine.store.load_all()?;
         {
@@ -141,13 +156,17 @@ impl Engine {
                 inner.containers.insert(c.id.clone(), c);
             }
         }
-        engine.collect_orphans();
         engine.recover().await;
+        // Before the networks are restored, so endpoints of containers a crash left without
+        // a record are dropped instead of re-wired (see `crate::reconcile`).
+        engine.reconcile().await;
+        engine.health_restore();
         engine.net_restore().await;
         let running = engine.running_ids();
         if let Err(e) = engine.volumes.reconcile(&running) {
             tracing::warn!("reconciling volumes: {e}");
         }
+        engine.restart_restore();
         Ok(engine)
     }
 
@@ -216,12 +235,18 @@ impl Engine {
         name: Option<String>,
     ) -> Result<(String, Vec<String>)> {
         let mut cfg = req.config;
-        let host_config = req.host_config.unwrap_or_default();
+        let mut host_config = req.host_config.unwrap_or_default();
         if cfg.image.is_empty() {
             return Err(EngineError::InvalidParameter(
                 "config.Image must not be empty".into(),
             ));
         }
+        let log_config =
+            crate::logconfig::LogConfig::from_value(host_config.extra.get("LogConfig"))?
+                .merged(&self.cfg.log)?;
+        host_config
+            .extra
+            .insert("LogConfig".into(), log_config.to_value());
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.trim_start_matches('/').to_string();
@@ -239,6 +264,15 @@ impl Engine {
         let img = blocking(move || images.images.get(&image_name)).await?;
         let icfg = img.config.config.clone().unwrap_or_default();
         merge_image_config(&mut cfg, &icfg);
+        crate::health::merge(&mut cfg, icfg.extra.get("Healthcheck"));
+        crate::health::validate(&cfg)?;
+        crate::restart::validate(&host_config)?;
+        if host_config.extra.get("Init") == Some(&serde_json::Value::Bool(true)) {
+            // Not implemented yet: refused rather than accepted and ignored.
+            return Err(EngineError::InvalidParameter(
+                "unsupported: HostConfig.Init (--init) is not implemented by berth yet".into(),
+            ));
+        }
         let mut args: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
         args.extend(cfg.cmd.clone().unwrap_or_default());
         if args.is_empty() {
@@ -249,6 +283,7 @@ impl Engine {
             .as_ref()
             .map(|v| v.keys().cloned().collect())
             .unwrap_or_default();
+        crate::storage_opt::check(&host_config.extra, &self.paths.image_root())?;
         let mount_reqs = crate::mounts::requests(self, &cfg, &host_config, &image_volumes)?;
         if host_config.memory > 0 && host_config.memory < 6 * 1024 * 1024 {
             return Err(EngineError::InvalidParameter(
@@ -264,15 +299,8 @@ impl Engine {
                 id[..12].to_string()
             };
         }
-        let mut host_config = host_config;
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "default".into();
-        }
-        if !host_config.extra.contains_key("LogConfig") {
-            host_config.extra.insert(
-                "LogConfig".into(),
-                serde_json::json!({"Type": "json-file", "Config": {}}),
-            );
         }
         let container = Container {
             id: id.clone(),
@@ -291,7 +319,9 @@ impl Engine {
             stopped_by_user: false,
             exec_ids: Vec::new(),
             mount_points: Vec::new(),
+            primary_detached: false,
         };
+        crate::security::container_opts(&container)?;
         self.net_validate(&container)?;
         // Reserve the name and the id before doing slow work.
         let mut container = container;
@@ -360,6 +390,7 @@ impl Engine {
         let dir = self.paths.container_dir(&c.id);
         std::fs::create_dir_all(self.paths.bundle(&c.id))?;
         files::write_all(&dir, &c.config.hostname, &c.host_config)?;
+        crate::modes::secure_container_dir(&dir)?;
         let lowers = self.images.lowers(img)?;
         self.images.prepare(&c.id, &lowers)?;
         Ok(())
@@ -378,6 +409,7 @@ impl Engine {
         remove_volumes: bool,
     ) -> Result<()> {
         let c = self.get(name_or_id)?;
+        self.restart_check_remove(&c, force)?;
         if c.state.running {
             if !force {
                 return Err(EngineError::Conflict(format!(
@@ -400,6 +432,8 @@ impl Engine {
         remove_volumes: bool,
     ) -> Result<()> {
         let before = self.get(id).ok();
+        self.health_stop(id);
+        self.restart_forget(id);
         {
             let mut inner = self.lock();
             let Some(c) = inner.containers.get(id) else {
@@ -416,8 +450,11 @@ impl Engine {
                 )));
             }
         }
-        // The record goes first (durably), so waiters wake as soon as the container is gone;
-        // files follow. A crash in between leaves an orphan dir that `open` collects.
+        // Crash-safe order: first whatever may still live of the container outside its
+        // record (a monitor with a blocked init left by a crash mid-start), then its network
+        // (endpoints, veths, port rules, netns), and only then the record, durably; files
+        // follow. A crash before the record is deleted leaves a record whose `rm` works
+        // again; a crash after it leaves an orphan that `open` reaps (`crate::reconcile`).
         // Volumes are released before waiters wake (`run --rm` then sees its anonymous
         // volumes gone).
         let this = self.clone();
@@ -427,8 +464,11 @@ impl Engine {
             .map(|c| c.mount_points.clone())
             .unwrap_or_default();
         let res = blocking(move || {
-            this.store.delete(&id2)?;
+            if this.has_leftovers(&id2) {
+                this.reap_leftovers(&id2);
+            }
             this.net_release(&id2);
+            this.store.delete(&id2)?;
             if let Err(e) = volume::deactivate(&this.volumes, &points, &id2)
                 .and_then(|_| volume::release(&this.volumes, &points, &id2, remove_volumes))
             {
@@ -483,21 +523,6 @@ impl Engine {
         }
         let _ = std::fs::remove_dir_all(self.paths.socket_dir(id));
         let _ = std::fs::remove_dir_all(self.paths.container_dir(id));
-    }
-
-    /// Remove directories of containers that have no record (a crash during removal).
-    fn collect_orphans(&self) {
-        let known: HashSet<String> = self.lock().containers.keys().cloned().collect();
-        let Ok(rd) = std::fs::read_dir(self.paths.data_root.join("containers")) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.len() == 64 && !known.contains(&name) {
-                tracing::info!("removing leftovers of container {name}");
-                self.remove_container_files(&name);
-            }
-        }
     }
 
     /// Rename a container (409 when the new name is taken).

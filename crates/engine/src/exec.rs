@@ -51,6 +51,41 @@ pub struct ExecPlan {
     console: Option<std::os::unix::net::UnixListener>,
 }
 
+impl ExecPlan {
+    /// The runtime command of the plan, for callers that wire its stdio themselves
+    /// (healthchecks).
+    pub(crate) fn into_command(self) -> tokio::process::Command {
+        self.cmd
+    }
+}
+
+impl Engine {
+    /// The container of an exec instance.
+    pub(crate) fn exec_container(&self, id: &str) -> Option<String> {
+        self.lock().execs.get(id).map(|e| e.container_id.clone())
+    }
+
+    /// The exec's command joined by spaces (for `exec_start: …` events).
+    pub(crate) fn exec_command_text(&self, id: &str) -> Option<String> {
+        self.lock()
+            .execs
+            .get(id)
+            .and_then(|e| e.config.cmd.as_ref().map(|c| c.join(" ")))
+    }
+
+    /// Drop an exec instance entirely (healthcheck execs do not stay in `ExecIDs`).
+    pub(crate) fn exec_forget(&self, container_id: &str, id: &str) {
+        {
+            let mut inner = self.lock();
+            inner.execs.remove(id);
+            if let Some(c) = inner.containers.get_mut(container_id) {
+                c.exec_ids.retain(|e| e != id);
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.paths.exec_dir(id));
+    }
+}
+
 fn env_key(e: &str) -> &str {
     e.split_once('=').map(|(k, _)| k).unwrap_or(e)
 }
@@ -212,7 +247,7 @@ impl Engine {
             v
         };
         let caps = if cfg.privileged {
-            let all: Vec<&str> = crate::spec::ALL_CAPS.to_vec();
+            let all: Vec<&str> = crate::spec::available_caps().to_vec();
             json!({"bounding": all, "effective": all, "permitted": all})
         } else {
             proc_["capabilities"].clone()
@@ -229,7 +264,8 @@ impl Engine {
             "env": env,
             "cwd": cwd,
             "capabilities": caps,
-            "noNewPrivileges": false,
+            // the container's setting (seccomp comes from the container's config in the runtime)
+            "noNewPrivileges": proc_["noNewPrivileges"].as_bool().unwrap_or(false),
         });
         let dir = self.paths.exec_dir(id);
         std::fs::create_dir_all(&dir)?;

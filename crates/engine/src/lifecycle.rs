@@ -119,6 +119,10 @@ impl Engine {
             }
             c
         };
+        let mut c = c;
+        if !self.restart_start_is_auto(&c.id) {
+            c.restart_count = 0;
+        }
         let id = c.id.clone();
         let auto_remove = c.host_config.auto_remove;
         let res = self.start_inner(c).await;
@@ -146,6 +150,11 @@ impl Engine {
             return Err(e);
         }
         c.mounted = true;
+        let log_settings =
+            crate::logconfig::LogConfig::from_value(c.host_config.extra.get("LogConfig"))
+                .and_then(|l| l.merged(&self.cfg.log))
+                .and_then(|l| l.settings())
+                .unwrap_or_default();
         let mcfg = monitor::MonitorConfig {
             monitor_bin: self.cfg.monitor.clone(),
             id: id.clone(),
@@ -157,6 +166,8 @@ impl Engine {
             exit_file: self.paths.exit_file(&id),
             tty: c.config.tty,
             stdin: c.config.open_stdin,
+            log_rotation: log_settings.rotation,
+            log_none: log_settings.none,
         };
         let _ = std::fs::remove_file(&mcfg.exit_file);
         let mcfg2 = mcfg.clone();
@@ -204,6 +215,7 @@ impl Engine {
         c.state.pid = spawned.container_pid as i64;
         c.state.status = Status::Running;
         c.state.running = true;
+        c.state.restarting = false;
         c.state.dead = false;
         c.state.oom_killed = false;
         c.state.error.clear();
@@ -219,6 +231,7 @@ impl Engine {
             tracing::warn!("start of {id} failed: {e}");
             return Err(e);
         }
+        self.health_start(&id, true);
         Ok(())
     }
 
@@ -304,6 +317,14 @@ impl Engine {
             swap_limit_supported: self.swap_ok,
             user_mounts: crate::mounts::oci(&user_mounts),
         };
+        let security = match crate::security::resolve(c, &spec::capabilities(c), &self.cfg.security)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = volume::deactivate(&self.volumes, &c.mount_points, &c.id);
+                return Err(e);
+            }
+        };
         let netns = match self.net_setup(c) {
             Ok(n) => n,
             Err(e) => {
@@ -312,12 +333,25 @@ impl Engine {
             }
         };
         let mut spec = spec::generate(c, &inputs);
+        crate::security::apply(&mut spec, &security);
         crate::networking::apply_netns(&mut spec, &netns);
         let bundle = self.paths.bundle(&c.id);
         let written = (|| -> Result<()> {
             std::fs::create_dir_all(&bundle)?;
             let tmp = bundle.join("config.json.tmp");
-            std::fs::write(&tmp, serde_json::to_vec_pretty(&spec)?)?;
+            {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                // it holds the environment (`-e` secrets): 0600 whatever the umask
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(crate::modes::PRIVATE_FILE)
+                    .open(&tmp)?;
+                crate::modes::set(&tmp, crate::modes::PRIVATE_FILE)?;
+                f.write_all(&serde_json::to_vec_pretty(&spec)?)?;
+            }
             std::fs::rename(&tmp, bundle.join("config.json"))?;
             Ok(())
         })();
@@ -356,6 +390,8 @@ impl Engine {
         if c.monitor_pid != monitor_pid as i64 {
             return;
         }
+        self.health_stop(id);
+        crate::health::mark_stopped(&mut c.state);
         match rec {
             Some(r) => {
                 c.state.exit_code = r.exit_code as i64;
@@ -410,34 +446,8 @@ impl Engine {
                 tracing::warn!("auto-removing {id}: {e}");
             }
             tracing::debug!("{id}: auto-removed");
-        } else if self.should_restart(&c) {
-            let this = self.clone();
-            let id = id.to_string();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                if let Ok(mut c) = this.get(&id) {
-                    c.restart_count += 1;
-                    let _ = this.save(&c);
-                }
-                if let Err(e) = this.start(&id).await {
-                    tracing::warn!("restarting {id}: {e}");
-                }
-            });
-        }
-    }
-
-    fn should_restart(&self, c: &Container) -> bool {
-        if c.stopped_by_user {
-            return false;
-        }
-        let p = &c.host_config.restart_policy;
-        match p.name.as_str() {
-            "always" | "unless-stopped" => true,
-            "on-failure" => {
-                c.state.exit_code != 0
-                    && (p.maximum_retry_count <= 0 || c.restart_count < p.maximum_retry_count)
-            }
-            _ => false,
+        } else {
+            self.restart_after_exit(id);
         }
     }
 
@@ -488,6 +498,10 @@ impl Engine {
         sig: Option<String>,
     ) -> Result<bool> {
         let mut c = self.get(name_or_id)?;
+        if self.restart_cancel(&c.id, true) {
+            self.container_event(&c.id, "stop", &[]);
+            return Ok(true);
+        }
         if !c.state.running {
             return Ok(false);
         }
@@ -527,7 +541,9 @@ impl Engine {
     pub async fn restart(self: &Arc<Self>, name_or_id: &str, timeout: Option<i64>) -> Result<()> {
         let id = self.resolve(name_or_id)?;
         self.stop(&id, timeout, None).await?;
-        self.start(&id).await.map(|_| ())
+        self.start(&id).await?;
+        self.container_event(&id, "restart", &[]);
+        Ok(())
     }
 
     /// `docker pause` / `docker unpause` through the runtime's `pause` / `resume`.

@@ -1,8 +1,7 @@
 //! Reading a container's json-file log for `GET /containers/{id}/logs`.
 
 use crate::engine::Engine;
-use crate::error::Result;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use crate::error::{EngineError, Result};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -72,6 +71,43 @@ fn render(e: &monitor::log::LogEntry, opts: &LogOptions, tty: bool) -> Option<Ve
     }
 }
 
+/// Rendered output is sent in chunks of about this size.
+const BATCH: usize = 32 * 1024;
+
+/// Parses, filters and frames lines, and sends them down the response channel in batches.
+struct ChannelSink<'a> {
+    tx: mpsc::Sender<Vec<u8>>,
+    opts: &'a LogOptions,
+    tty: bool,
+    batch: Vec<u8>,
+}
+
+impl crate::logread::Sink for ChannelSink<'_> {
+    fn line(&mut self, line: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return true;
+        };
+        let Ok(e) = monitor::log::parse_line(text) else {
+            return true;
+        };
+        if let Some(b) = render(&e, self.opts, self.tty) {
+            self.batch.extend_from_slice(&b);
+            if self.batch.len() >= BATCH {
+                return self.flush();
+            }
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return !self.tx.is_closed();
+        }
+        let b = std::mem::take(&mut self.batch);
+        self.tx.blocking_send(b).is_ok()
+    }
+}
+
 impl Engine {
     /// Stream a container's log as ready-to-send chunks (framed unless the container has a
     /// TTY). The channel closes at the end (with `follow`, once the container stops).
@@ -81,88 +117,38 @@ impl Engine {
         opts: LogOptions,
     ) -> Result<mpsc::Receiver<Vec<u8>>> {
         let c = self.get(name_or_id)?;
+        let log_config =
+            crate::logconfig::LogConfig::from_value(c.host_config.extra.get("LogConfig"))
+                .unwrap_or_default();
+        if log_config.driver == crate::logconfig::NONE {
+            return Err(EngineError::NotImplemented(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
         let path = self.paths.log(&c.id);
         let tty = c.config.tty;
         let (tx, rx) = mpsc::channel(64);
         let this = self.clone();
         let id = c.id.clone();
         tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(&path).ok();
-            let mut pos = 0u64;
-            if let Some(f) = file {
-                let mut reader = BufReader::new(f);
-                let mut entries = Vec::new();
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    match reader.read_line(&mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if !line.ends_with('\n') {
-                                break;
-                            }
-                            pos += n as u64;
-                            if let Ok(e) = monitor::log::parse_line(line.trim_end_matches('\n')) {
-                                entries.push(e);
-                            }
-                        }
-                    }
-                }
-                let skip = match opts.tail {
-                    Some(n) => entries.len().saturating_sub(n),
-                    None => 0,
-                };
-                for e in &entries[skip..] {
-                    if let Some(b) = render(e, &opts, tty) {
-                        if tx.blocking_send(b).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-            if !opts.follow {
-                return;
-            }
-            let mut rx_changed = this.changed.subscribe();
-            let _ = &mut rx_changed;
-            loop {
-                let running = this
-                    .get(&id)
+            let mut running = || {
+                this.get(&id)
                     .map(|c| c.state.running || this.lock().busy.contains(&id))
-                    .unwrap_or(false);
-                // Read whatever has been appended.
-                if let Ok(mut f) = std::fs::File::open(&path) {
-                    if f.seek(SeekFrom::Start(pos)).is_ok() {
-                        let mut reader = BufReader::new(f);
-                        let mut line = String::new();
-                        loop {
-                            line.clear();
-                            match reader.read_line(&mut line) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    if !line.ends_with('\n') {
-                                        break;
-                                    }
-                                    pos += n as u64;
-                                    if let Ok(e) =
-                                        monitor::log::parse_line(line.trim_end_matches('\n'))
-                                    {
-                                        if let Some(b) = render(&e, &opts, tty) {
-                                            if tx.blocking_send(b).is_err() {
-                                                return;
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                if !running || tx.is_closed() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+                    .unwrap_or(false)
+            };
+            let mut sink = ChannelSink {
+                tx,
+                opts: &opts,
+                tty,
+                batch: Vec::new(),
+            };
+            crate::logread::read(
+                &path,
+                opts.tail.map(|n| n as u64),
+                opts.follow,
+                &mut running,
+                &mut sink,
+            );
         });
         Ok(rx)
     }

@@ -88,14 +88,19 @@ fn wanted(c: &Container) -> Result<Vec<Wanted>> {
     let Some(primary) = mode.network_name() else {
         return Ok(Vec::new());
     };
-    let mut out = vec![parse_settings(
-        primary,
-        endpoint_settings(c, primary).or_else(|| {
-            // docker's CLI keys the primary network's settings by the NetworkMode value,
-            // which is `default` for the default bridge
-            endpoint_settings(c, &c.host_config.network_mode)
-        }),
-    )?];
+    let mut out = if c.primary_detached {
+        // disconnected from its NetworkMode network: like `none` until connected again
+        vec![parse_settings("none", None)?]
+    } else {
+        vec![parse_settings(
+            primary,
+            endpoint_settings(c, primary).or_else(|| {
+                // docker's CLI keys the primary network's settings by the NetworkMode value,
+                // which is `default` for the default bridge
+                endpoint_settings(c, &c.host_config.network_mode)
+            }),
+        )?]
+    };
     if let Some(eps) = c
         .networking_config
         .get("EndpointsConfig")
@@ -389,6 +394,13 @@ impl Engine {
                 n.name
             )));
         }
+        let reconnect_primary = c.primary_detached
+            && mode
+                .network_name()
+                .and_then(|m| self.network.get(m).ok())
+                .is_some_and(|x| x.id == n.id);
+        // computed on the record as it is: a detached NetworkMode network is not "already"
+        // connected (flipping `primary_detached` first made every reconnect a conflict)
         let already = self
             .network
             .container_endpoints(&c.id)?
@@ -406,6 +418,9 @@ impl Engine {
                 c.name, n.name
             )));
         }
+        if reconnect_primary {
+            c.primary_detached = false;
+        }
         let w = parse_settings(&n.name, Some(&settings))?;
         if (w.ip.is_some() || !w.aliases.is_empty()) && n.predefined {
             return Err(EngineError::InvalidParameter(
@@ -422,6 +437,15 @@ impl Engine {
                 let path = this
                     .netns_of(&c2)
                     .ok_or_else(|| EngineError::Internal("no netns".into()))?;
+                // the `none` record a start without networks left behind
+                let on_none = this
+                    .network
+                    .container_endpoints(&c2.id)?
+                    .into_iter()
+                    .find(|(x, _)| x.driver == Driver::Null);
+                if let Some((none, _)) = on_none {
+                    this.network.detach(&none.id, &c2.id)?;
+                }
                 this.network.attach(
                     &nid,
                     AttachRequest {
@@ -451,6 +475,9 @@ impl Engine {
         // keep the newest state (the record may have changed while attaching)
         let mut latest = self.get(&c.id)?;
         latest.networking_config = c.networking_config;
+        if reconnect_primary {
+            latest.primary_detached = false;
+        }
         self.save(&latest)?;
         self.publish_event(
             "network",
@@ -522,20 +549,9 @@ impl Engine {
             .and_then(|m| self.network.get(m).ok())
             .is_some_and(|x| x.id == n.id)
         {
-            // disconnecting the NetworkMode network: docker leaves the mode string; a later
-            // start would attach it again, so record that the container has no such network
-            latest.host_config.network_mode = "none".into();
-            if c.state.running {
-                // the `none` record for the running netns
-                let _ = self.network.attach(
-                    "none",
-                    AttachRequest {
-                        container_id: latest.id.clone(),
-                        container_name: latest.name.clone(),
-                        ..Default::default()
-                    },
-                );
-            }
+            // disconnecting the NetworkMode network: docker leaves the mode string (clients
+            // such as docker-compose connect it again), so only remember it is detached
+            latest.primary_detached = true;
         }
         self.save(&latest)?;
         self.publish_event(
@@ -546,6 +562,23 @@ impl Engine {
             [("container".to_string(), c.id.clone())].into(),
         );
         Ok(())
+    }
+
+    /// The `EndpointsConfig` entry a client gave for a network (by name, id, or the
+    /// NetworkMode value for the mode's network).
+    fn raw_settings<'a>(&self, c: &'a Container, name: &str, id: &str) -> Option<&'a Value> {
+        let eps = c
+            .networking_config
+            .get("EndpointsConfig")
+            .and_then(Value::as_object)?;
+        if let Some(v) = eps.get(name).or_else(|| eps.get(id)) {
+            return Some(v);
+        }
+        let mode = NetworkMode::parse(&c.host_config.network_mode);
+        if mode.network_name() == Some(name) && !c.primary_detached {
+            return eps.get(&c.host_config.network_mode);
+        }
+        None
     }
 
     /// Docker's `NetworkSettings` of a container (from the stored endpoints).
@@ -575,6 +608,8 @@ impl Engine {
                 names.extend(e.aliases.iter().cloned());
                 j["DNSNames"] = json!(names);
             }
+            echo_settings(&mut j, self.raw_settings(c, &n.name, &n.id));
+            add_legacy_aliases(&mut j, c, n.is_user_defined());
             networks.insert(n.name.clone(), j);
             ports.extend(e.ports.iter().cloned());
             // docker fills the top-level (legacy) fields from the default bridge only
@@ -582,22 +617,26 @@ impl Engine {
                 primary = Some(ep);
             }
         }
-        if networks.is_empty() {
-            // not started yet (or container:): docker shows the configured network
-            let mode = match c.host_config.network_mode.as_str() {
-                "" | "default" => "bridge".to_string(),
-                m => m.to_string(),
-            };
-            if !mode.starts_with("container:") {
-                networks.insert(
-                    mode,
-                    json!({
-                        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-                        "DriverOpts": null, "NetworkID": "", "EndpointID": "", "Gateway": "",
-                        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
-                    }),
-                );
+        // networks the container is configured for but not attached to yet (created, or
+        // connected while stopped): docker lists them with the settings as given
+        if !matches!(
+            NetworkMode::parse(&c.host_config.network_mode),
+            NetworkMode::Container(_)
+        ) {
+            for w in wanted(c).unwrap_or_default() {
+                if c.primary_detached && w.network == "none" {
+                    continue;
+                }
+                let rec = self.network.get(&w.network).ok();
+                let name = rec.as_ref().map(|r| r.name.clone()).unwrap_or(w.network);
+                if networks.contains_key(&name) {
+                    continue;
+                }
+                let mut j = blank_endpoint();
+                let id = rec.as_ref().map(|r| r.id.clone()).unwrap_or_default();
+                echo_settings(&mut j, self.raw_settings(c, &name, &id));
+                add_legacy_aliases(&mut j, c, rec.is_some_and(|r| r.is_user_defined()));
+                networks.insert(name, j);
             }
         }
         let mut ports_json = network::ports::to_docker_ports(&ports);
@@ -669,6 +708,61 @@ impl Engine {
         }
         Value::Array(out)
     }
+}
+
+/// An `EndpointSettings` object with nothing set (docker's shape for an unattached network).
+fn blank_endpoint() -> Value {
+    json!({
+        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+        "DriverOpts": null, "NetworkID": "", "EndpointID": "", "Gateway": "",
+        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
+    })
+}
+
+/// Copy the client-given endpoint fields (`IPAMConfig`, `Links`, `Aliases`, `MacAddress`,
+/// `DriverOpts`) into an `EndpointSettings` object, as docker echoes them.
+fn echo_settings(j: &mut Value, given: Option<&Value>) {
+    let Some(g) = given.and_then(Value::as_object) else {
+        return;
+    };
+    for key in ["IPAMConfig", "Links", "DriverOpts"] {
+        if let Some(v) = g.get(key).filter(|v| !v.is_null()) {
+            j[key] = v.clone();
+        }
+    }
+    if let Some(a) = g.get("Aliases").and_then(Value::as_array) {
+        let mut all: Vec<Value> = a.clone();
+        if let Some(have) = j["Aliases"].as_array() {
+            for x in have {
+                if !all.contains(x) {
+                    all.push(x.clone());
+                }
+            }
+        }
+        j["Aliases"] = Value::Array(all);
+    }
+    if let Some(m) = g.get("MacAddress").and_then(Value::as_str) {
+        if !m.is_empty() && j["MacAddress"].as_str().unwrap_or("").is_empty() {
+            j["MacAddress"] = json!(m);
+        }
+    }
+}
+
+/// moby for API < 1.45 (berth serves at most 1.44): on user-defined networks `Aliases` also
+/// holds the short id and the hostname (docker-compose 1.29 relies on it).
+fn add_legacy_aliases(j: &mut Value, c: &Container, user_defined: bool) {
+    if !user_defined {
+        return;
+    }
+    let mut a: Vec<Value> = j["Aliases"].as_array().cloned().unwrap_or_default();
+    for extra in [c.short_id(), c.config.hostname.as_str()] {
+        let v = json!(extra);
+        if !extra.is_empty() && !a.contains(&v) {
+            a.push(v);
+        }
+    }
+    j["Aliases"] = Value::Array(a);
 }
 
 /// Point the spec's `network` namespace at the chosen netns (or drop it for the host's).

@@ -68,6 +68,29 @@ pub const ALL_CAPS: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The capabilities of [`ALL_CAPS`] the daemon itself holds in its bounding set: what
+/// `--privileged` and `--cap-add ALL` grant, as Docker does (a host or an outer container
+/// without, say, CAP_SYS_RESOURCE cannot hand it on, and asking for it would fail the start).
+pub fn available_caps() -> &'static [&'static str] {
+    static CAPS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    CAPS.get_or_init(|| {
+        let bounding = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(u64::MAX);
+        ALL_CAPS
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+            .map(|(_, c)| *c)
+            .collect()
+    })
+}
+
 const MASKED_PATHS: [&str; 12] = [
     "/proc/asound",
     "/proc/acpi",
@@ -103,7 +126,7 @@ fn normalize_cap(c: &str) -> String {
 /// The capability set after applying `--privileged`, `--cap-add`, `--cap-drop`.
 pub fn capabilities(c: &Container) -> Vec<String> {
     if c.host_config.privileged {
-        return ALL_CAPS.iter().map(|s| s.to_string()).collect();
+        return available_caps().iter().map(|s| s.to_string()).collect();
     }
     let adds: Vec<String> = c
         .host_config
@@ -120,7 +143,7 @@ pub fn capabilities(c: &Container) -> Vec<String> {
         .map(|s| normalize_cap(s))
         .collect();
     let mut caps: Vec<String> = if adds.iter().any(|a| a == "ALL") {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        available_caps().iter().map(|s| s.to_string()).collect()
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };

@@ -194,6 +194,9 @@ pub struct State {
     pub started_at: String,
     /// Finish time (RFC 3339 nano).
     pub finished_at: String,
+    /// Healthcheck state (only for containers with a healthcheck).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 impl Default for State {
@@ -210,6 +213,7 @@ impl Default for State {
             error: String::new(),
             started_at: ZERO_TIME.to_string(),
             finished_at: ZERO_TIME.to_string(),
+            health: None,
         }
     }
 }
@@ -254,6 +258,10 @@ pub struct Container {
     /// Binds, volumes and tmpfs mounts resolved at create (the volume crate's records).
     #[serde(default)]
     pub mount_points: Vec<volume::MountPoint>,
+    /// Set when the `HostConfig.NetworkMode` network was disconnected (docker keeps the
+    /// mode string; the container is then not attached to it until connected again).
+    #[serde(default)]
+    pub primary_detached: bool,
 }
 
 impl Container {

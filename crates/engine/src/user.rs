@@ -29,8 +29,18 @@ struct GroupEntry {
     members: Vec<String>,
 }
 
+/// Reads a file of the image, resolved inside `rootfs` (an `/etc/passwd` linking to a host
+/// file is not read from the host).
+fn read_in_root(rootfs: &Path, rel: &str) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = safepath::Root::open(rootfs).and_then(|r| r.open_file(rel)) {
+        let _ = std::io::Read::read_to_string(&mut f, &mut text);
+    }
+    text
+}
+
 fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
-    let text = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let text = read_in_root(rootfs, "etc/passwd");
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -48,7 +58,7 @@ fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
 }
 
 fn read_group(rootfs: &Path) -> Vec<GroupEntry> {
-    let text = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    let text = read_in_root(rootfs, "etc/group");
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();

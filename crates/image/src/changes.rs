@@ -2,7 +2,12 @@
 //! image's [`ContainerConfig`].
 //!
 //! Supported: CMD, ENTRYPOINT (JSON or shell form), ENV, WORKDIR, USER, EXPOSE, LABEL, VOLUME,
-//! STOPSIGNAL. Anything else is an [`ImageError::InvalidChange`].
+//! STOPSIGNAL, HEALTHCHECK, ONBUILD — what docker accepts there. Anything else is an
+//! [`ImageError::InvalidChange`].
+//!
+//! This is not the `build` crate's Dockerfile parser because imports run one way: `build`
+//! depends on `engine` and `image`, and `docker commit`/`import` are served by the engine
+//! through this crate.
 
 use std::collections::BTreeMap;
 
@@ -86,17 +91,123 @@ fn apply_one(cfg: &mut ContainerConfig, change: &str) -> Result<()> {
                 vols.insert(v, serde_json::json!({}));
             }
         }
+        "HEALTHCHECK" => {
+            let hc = healthcheck(change, rest)?;
+            cfg.extra.insert("Healthcheck".into(), hc);
+        }
+        "ONBUILD" => {
+            let (inner, _) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let inner = inner.to_ascii_uppercase();
+            if matches!(inner.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+                return Err(bad(
+                    change,
+                    &format!("{inner} isn't allowed as an ONBUILD trigger"),
+                ));
+            }
+            let list = cfg
+                .extra
+                .entry("OnBuild".to_string())
+                .or_insert_with(|| serde_json::json!([]));
+            if !list.is_array() {
+                *list = serde_json::json!([]);
+            }
+            if let Some(a) = list.as_array_mut() {
+                a.push(serde_json::Value::String(rest.to_string()));
+            }
+        }
         other => {
             return Err(bad(
                 change,
                 &format!(
                     "{other} is not a valid change command (supported: CMD, ENTRYPOINT, ENV, \
-                     EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)"
+                     EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)"
                 ),
             ))
         }
     }
     Ok(())
+}
+
+/// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D]
+/// [--retries=N] CMD …` or `HEALTHCHECK NONE` → the config's `Healthcheck` object.
+fn healthcheck(change: &str, rest: &str) -> Result<serde_json::Value> {
+    let mut hc = serde_json::Map::new();
+    let mut rest = rest.trim_start();
+    while let Some(opt) = rest.strip_prefix("--") {
+        let (word, tail) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
+        rest = tail.trim_start();
+        let (k, v) = word
+            .split_once('=')
+            .ok_or_else(|| bad(change, &format!("option --{word} needs a value")))?;
+        let key = match k {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            "retries" => {
+                let n: i64 = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| bad(change, &format!("invalid --retries value {v:?}")))?;
+                hc.insert("Retries".into(), serde_json::json!(n));
+                continue;
+            }
+            _ => return Err(bad(change, &format!("unknown flag: --{k}"))),
+        };
+        let ns = go_duration(v).ok_or_else(|| bad(change, &format!("invalid duration {v:?}")))?;
+        hc.insert(key.into(), serde_json::json!(ns));
+    }
+    let (kw, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let cmd = cmd.trim();
+    let test = match kw.to_ascii_uppercase().as_str() {
+        "NONE" if cmd.is_empty() => vec!["NONE".to_string()],
+        "NONE" => return Err(bad(change, "HEALTHCHECK NONE takes no arguments")),
+        "CMD" if cmd.is_empty() => {
+            return Err(bad(change, "missing command after HEALTHCHECK CMD"))
+        }
+        "CMD" => match json_array(cmd) {
+            Some(v) => std::iter::once("CMD".to_string()).chain(v).collect(),
+            None => vec!["CMD-SHELL".to_string(), cmd.to_string()],
+        },
+        _ => return Err(bad(change, "HEALTHCHECK takes CMD or NONE")),
+    };
+    hc.insert("Test".into(), serde_json::json!(test));
+    Ok(serde_json::Value::Object(hc))
+}
+
+/// A Go duration (`1h2m3.5s`, `300ms`, `0`) in nanoseconds.
+fn go_duration(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * mult;
+    }
+    Some(total as i64)
 }
 
 /// JSON form `["a","b"]` or shell form `a b` → `["/bin/sh","-c","a b"]`.
@@ -245,6 +356,8 @@ mod tests {
             r#"VOLUME ["/data", "/logs"]"#,
             "VOLUME /cache",
             "stopsignal SIGINT",
+            "HEALTHCHECK --interval=5s --retries=3 CMD wget -q localhost",
+            "ONBUILD RUN echo hi",
         ])
         .unwrap();
         assert_eq!(c.cmd.unwrap(), vec!["/bin/sh", "-c", "echo hi"]);
@@ -266,6 +379,12 @@ mod tests {
         let vols: Vec<_> = c.volumes.unwrap().into_keys().collect();
         assert_eq!(vols, vec!["/cache", "/data", "/logs"]);
         assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
+        assert_eq!(
+            c.extra["Healthcheck"],
+            serde_json::json!({"Interval": 5_000_000_000i64, "Retries": 3,
+                "Test": ["CMD-SHELL", "wget -q localhost"]})
+        );
+        assert_eq!(c.extra["OnBuild"], serde_json::json!(["RUN echo hi"]));
     }
 
     #[test]
@@ -278,6 +397,9 @@ mod tests {
             "EXPOSE 0",
             "ENV =x",
             "LABEL a=\"b",
+            "HEALTHCHECK --interval=x CMD true",
+            "HEALTHCHECK BOGUS",
+            "ONBUILD FROM x",
         ] {
             assert!(
                 matches!(cfg(&[bad]), Err(ImageError::InvalidChange(_))),

@@ -45,6 +45,10 @@ pub struct CommitOptions {
     pub author: Option<String>,
     /// History `created_by` (docker puts the container's command here).
     pub created_by: Option<String>,
+    /// Paths relative to the upper dir left out of the layer when they are an empty file or
+    /// an empty directory: the mount points a runtime made (Docker keeps them in its init
+    /// layer, so they are not the container's changes).
+    pub exclude: Vec<PathBuf>,
 }
 
 /// An image as the engine sees it.
@@ -308,7 +312,12 @@ impl ImageStore {
 
         // The diff tar goes straight into the content store (digest = diff id) ...
         let writer = self.content.writer()?;
-        let writer = crate::diff::write_tar(upper, writer, crate::diff::TarMode::OverlayDiff)?;
+        let writer = crate::diff::write_tar_excluding(
+            upper,
+            writer,
+            crate::diff::TarMode::OverlayDiff,
+            &opts.exclude,
+        )?;
         let tar_size = writer.len();
         let diff_id = writer.digest();
         let existed = self.content.exists(&diff_id);
@@ -610,6 +619,18 @@ impl ImageStore {
     /// which needs `force` when it is tagged in more than one repository. Blobs and layer
     /// directories go when no other image uses them.
     pub fn remove(&self, name_or_id: &str, force: bool) -> Result<Vec<DeleteItem>> {
+        self.remove_with(name_or_id, force, false)
+    }
+
+    /// [`ImageStore::remove`] that only removes references when `keep_image` (`rmi -f` of an
+    /// image a stopped container uses: as Docker, the image stays, untagged, and the
+    /// container still starts).
+    pub fn remove_with(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        keep_image: bool,
+    ) -> Result<Vec<DeleteItem>> {
         let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let state = self.meta.load()?;
         let r = resolve(&state, name_or_id)?;
@@ -659,7 +680,7 @@ impl ImageStore {
             }
         };
         let mut gc = None;
-        if delete_image {
+        if delete_image && !keep_image {
             ops.push(Op::DeleteImage(r.id.clone()));
             items.push(DeleteItem::Deleted(r.id.clone()));
             gc = state.images.get(&r.id).cloned();

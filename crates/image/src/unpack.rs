@@ -43,6 +43,30 @@ pub struct UnpackStats {
     pub entries: u64,
 }
 
+/// How a tar is applied: as an image layer (the default) or as a `docker cp` upload.
+#[derive(Debug, Clone, Copy)]
+pub struct UnpackOptions {
+    /// OCI whiteouts become overlay whiteouts (layers). Off: `.wh.` names are refused.
+    pub whiteouts: bool,
+    /// Character and block devices are made. Off: they are refused.
+    pub devices: bool,
+    /// Refuse to replace an existing directory with a non-directory and vice versa.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Owner forced on every entry instead of the tar's uid/gid.
+    pub owner: Option<(u32, u32)>,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        UnpackOptions {
+            whiteouts: true,
+            devices: true,
+            no_overwrite_dir_non_dir: false,
+            owner: None,
+        }
+    }
+}
+
 /// Unpacks the uncompressed tar `reader` into the existing directory `dest`.
 ///
 /// Errors: [`ImageError::InvalidLayer`] names the offending entry; a stream that cannot be
@@ -54,6 +78,20 @@ pub fn unpack(reader: &mut dyn Read, dest: &Path) -> Result<UnpackStats> {
         Mode::empty(),
     )
     .map_err(|e| ImageError::io("open", dest, e.into()))?;
+    unpack_at(reader, &root, dest, UnpackOptions::default())
+}
+
+/// Unpacks the uncompressed tar `reader` into the directory open as `root` (every entry is
+/// reached from that fd, component by component, never through a symlink), with `opts`.
+/// `label` names the directory in messages.
+pub fn unpack_at(
+    reader: &mut dyn Read,
+    root: &OwnedFd,
+    label: &Path,
+    opts: UnpackOptions,
+) -> Result<UnpackStats> {
+    let dest = label;
+    let root = rustix::io::dup(root).map_err(|e| ImageError::io("dup", dest, e.into()))?;
     let mut archive = tar::Archive::new(reader);
     let mut stats = UnpackStats::default();
     // Directory mtimes are set at the end: adding entries changes them.
@@ -68,7 +106,15 @@ pub fn unpack(reader: &mut dyn Read, dest: &Path) -> Result<UnpackStats> {
             reason,
         };
         let comps = clean_path(&raw).map_err(ctx)?;
-        apply_entry(&root, &mut entry, &comps, &name, &mut stats, &mut dir_times)?;
+        apply_entry(
+            &root,
+            &mut entry,
+            &comps,
+            &name,
+            &mut stats,
+            &mut dir_times,
+            &opts,
+        )?;
         stats.entries += 1;
     }
     for (comps, mtime) in dir_times.iter().rev() {
@@ -182,6 +228,7 @@ fn apply_entry<R: Read>(
     name: &str,
     stats: &mut UnpackStats,
     dir_times: &mut Vec<(Vec<OsString>, u64)>,
+    opts: &UnpackOptions,
 ) -> Result<()> {
     let bad = |reason: String| ImageError::InvalidLayer {
         entry: name.to_string(),
@@ -196,7 +243,10 @@ fn apply_entry<R: Read>(
     if uid >= u32::MAX as u64 || gid >= u32::MAX as u64 {
         return Err(bad(format!("uid/gid {uid}:{gid} out of range")));
     }
-    let (uid, gid) = (uid as u32, gid as u32);
+    let (uid, gid) = opts.owner.unwrap_or((uid as u32, gid as u32));
+    if !opts.devices && matches!(kind, EntryType::Char | EntryType::Block) {
+        return Err(bad("device nodes are not allowed here".into()));
+    }
 
     // The root directory itself ("./").
     let Some((last, parents)) = comps.split_last() else {
@@ -219,6 +269,9 @@ fn apply_entry<R: Read>(
     let parent = walk(root, parents, true).map_err(bad)?;
     let last_b = last.as_bytes();
 
+    if !opts.whiteouts && last_b.starts_with(WHITEOUT_PREFIX.as_bytes()) {
+        return Err(bad("whiteout entries are not allowed here".into()));
+    }
     // Whiteouts.
     if last_b == WHITEOUT_OPAQUE.as_bytes() {
         rustix::fs::fsetxattr(&parent, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
@@ -248,6 +301,9 @@ fn apply_entry<R: Read>(
     }
 
     let is_dir = kind == EntryType::Directory;
+    if opts.no_overwrite_dir_non_dir {
+        check_dir_non_dir(&parent, last, is_dir).map_err(bad)?;
+    }
     let kept_dir = remove_existing(&parent, last, is_dir).map_err(bad)?;
     let last = last.as_os_str();
     let mut set_mode = true;
@@ -381,6 +437,28 @@ fn apply_entry<R: Read>(
             .map_err(|e| bad(format!("setting times: {e}")))?;
     }
     Ok(())
+}
+
+/// `noOverwriteDirNonDir`: an existing directory may not become a non-directory, nor the
+/// other way round.
+fn check_dir_non_dir(
+    dir: &OwnedFd,
+    name: &OsStr,
+    new_is_dir: bool,
+) -> std::result::Result<(), String> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => {
+            let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+            if is_dir && !new_is_dir {
+                Err("cannot overwrite directory with non-directory".into())
+            } else if !is_dir && new_is_dir {
+                Err("cannot overwrite non-directory with directory".into())
+            } else {
+                Ok(())
+            }
+        }
+        Err(_) => Ok(()),
+    }
 }
 
 /// Makes room for a new entry `name` in `dir`: removes what is there, except a directory when

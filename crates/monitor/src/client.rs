@@ -35,6 +35,10 @@ pub struct MonitorConfig {
     pub tty: bool,
     /// Give the container a stdin pipe fed by attach clients (else /dev/null).
     pub stdin: bool,
+    /// Rotation of the json-file log (`--log-opt max-size/max-file/compress`).
+    pub log_rotation: crate::logfile::Rotation,
+    /// Write no log at all (`--log-driver none`; `log_file` is then unused).
+    pub log_none: bool,
 }
 
 impl MonitorConfig {
@@ -52,11 +56,22 @@ impl MonitorConfig {
         push("--socket-dir", self.socket_dir.as_os_str());
         push("--log-file", self.log_file.as_os_str());
         push("--exit-file", self.exit_file.as_os_str());
+        let r = self.log_rotation;
+        if r.max_size > 0 {
+            push("--log-max-size", r.max_size.to_string().as_ref());
+            push("--log-max-file", r.max_file.max(1).to_string().as_ref());
+        }
         if self.tty {
             a.push("--tty".into());
         }
         if self.stdin {
             a.push("--stdin".into());
+        }
+        if r.compress {
+            a.push("--log-compress".into());
+        }
+        if self.log_none {
+            a.push("--no-log".into());
         }
         a
     }

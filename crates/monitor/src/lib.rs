@@ -10,6 +10,7 @@ pub mod error;
 pub mod exit;
 pub mod frame;
 pub mod log;
+pub mod logfile;
 pub mod timefmt;
 
 pub use client::{

@@ -222,6 +222,8 @@ fn spawner_helper() {
         exit_file: std::env::var("BERTH_MON_HELPER_EXIT").unwrap().into(),
         tty: false,
         stdin: std::env::var_os("BERTH_MON_HELPER_STDIN").is_some(),
+        log_rotation: Default::default(),
+        log_none: false,
     };
     let s = monitor::spawn(&cfg).unwrap();
     println!("PIDS {} {}", s.monitor_pid, s.container_pid);

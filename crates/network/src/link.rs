@@ -34,6 +34,19 @@ pub(crate) fn ensure_bridge(name: &str, gw: Ipv4Addr, subnet: Ipv4Net, mtu: u32)
     res
 }
 
+/// Delete the bridge of a network; a link of that name that is not a bridge (a host
+/// interface, a veth) is never deleted.
+pub(crate) fn delete_bridge(name: &str) -> Result<()> {
+    if !Path::new("/sys/class/net")
+        .join(name)
+        .join("bridge")
+        .is_dir()
+    {
+        return Ok(());
+    }
+    delete_link(name)
+}
+
 /// Delete a host link; a missing link is fine.
 pub(crate) fn delete_link(name: &str) -> Result<()> {
     if !cmd::link_exists(name) {

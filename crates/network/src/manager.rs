@@ -37,6 +37,10 @@ pub struct CreateRequest {
     /// `-o` driver options (`parent=` for macvlan/ipvlan,
     /// `com.docker.network.bridge.name`, `com.docker.network.driver.mtu`)
     pub options: BTreeMap<String, String>,
+    /// `IPAM.Options` (kept and shown; the default IPAM driver has none it interprets)
+    pub ipam_options: Option<BTreeMap<String, String>>,
+    /// `IPAM.Config[0].AuxiliaryAddresses`: name → address, never given to containers
+    pub aux_addresses: BTreeMap<String, String>,
 }
 
 impl CreateRequest {
@@ -66,7 +70,18 @@ impl CreateRequest {
             ));
         }
         let c0 = &cfg[0];
+        let ipam_driver = s(&v["IPAM"]["Driver"]).unwrap_or_default();
+        if !matches!(ipam_driver.as_str(), "" | "default") {
+            return Err(NetworkError::InvalidArgument(format!(
+                "IPAM driver {ipam_driver:?} is not supported (only \"default\")"
+            )));
+        }
+        let ipam_options = v["IPAM"]["Options"]
+            .as_object()
+            .map(|_| map(&v["IPAM"]["Options"]));
         Ok(CreateRequest {
+            ipam_options,
+            aux_addresses: map(&c0["AuxiliaryAddresses"]),
             name,
             driver: s(&v["Driver"]).unwrap_or_default(),
             subnet: s(&c0["Subnet"]).filter(|x| !x.is_empty()),
@@ -276,6 +291,8 @@ impl NetworkManager {
             interface: Some(self.cfg.default_bridge.clone()),
             mtu: self.cfg.mtu,
             predefined: true,
+            ipam_options: None,
+            aux_addresses: BTreeMap::new(),
         };
         match &existing {
             Some(n) if *n == want => {}
@@ -298,6 +315,8 @@ impl NetworkManager {
                     interface: None,
                     mtu: 0,
                     predefined: true,
+                    ipam_options: None,
+                    aux_addresses: BTreeMap::new(),
                 })));
             }
         }
@@ -419,6 +438,13 @@ impl NetworkManager {
                         "bridge name {name} is already used by another network"
                     )));
                 }
+                // never take over a host interface: only a bridge berth creates is used
+                // (and later deleted by `network rm`)
+                if crate::cmd::link_exists(&name) {
+                    return Err(NetworkError::Conflict(format!(
+                        "cannot use {name} as the bridge name: an interface with that name already exists on the host and was not created by berth"
+                    )));
+                }
                 name
             }
             _ => {
@@ -461,7 +487,19 @@ impl NetworkManager {
             interface: Some(interface),
             mtu,
             predefined: false,
+            ipam_options: req.ipam_options,
+            aux_addresses: req.aux_addresses,
         };
+        for (k, a) in &rec.aux_addresses {
+            let ip: Ipv4Addr = a.parse().map_err(|_| {
+                NetworkError::InvalidArgument(format!("invalid auxiliary address {k}={a}"))
+            })?;
+            if !subnet.contains(&ip) {
+                return Err(NetworkError::InvalidArgument(format!(
+                    "auxiliary address {k}={a} is not in subnet {subnet}"
+                )));
+            }
+        }
         self.ensure_infra(&rec)?;
         if let Err(e) = self
             .store
@@ -525,7 +563,7 @@ impl NetworkManager {
         if let (Some(br), Some(subnet)) = (&n.interface, n.subnet) {
             self.nft.remove_network(br, subnet);
             link::iptables_forward_accept(br, false);
-            let _ = link::delete_link(br);
+            let _ = link::delete_bridge(br);
         }
     }
 
@@ -593,6 +631,9 @@ impl NetworkManager {
                 if let Some(r) = n.ip_range {
                     c["IPRange"] = json!(r.to_string());
                 }
+                if !n.aux_addresses.is_empty() {
+                    c["AuxiliaryAddresses"] = json!(n.aux_addresses);
+                }
                 vec![c]
             }
             None => vec![],
@@ -605,7 +646,7 @@ impl NetworkManager {
             "Driver": n.driver.as_str(),
             "EnableIPv4": true,
             "EnableIPv6": false,
-            "IPAM": {"Driver": "default", "Options": if n.predefined { Value::Null } else { json!({}) }, "Config": config},
+            "IPAM": {"Driver": "default", "Options": n.ipam_options, "Config": config},
             "Internal": n.internal,
             "Attachable": false,
             "Ingress": false,
@@ -753,6 +794,7 @@ impl NetworkManager {
             .endpoints_of(&n.id)
             .filter(|e| e.container_id != req.container_id)
             .filter_map(|e| e.ip)
+            .chain(n.aux_addresses.values().filter_map(|a| a.parse().ok()))
             .collect();
         let (ip, fixed) = match (req.ip, &existing) {
             (Some(ip), _) => {
@@ -1131,6 +1173,9 @@ impl NetworkManager {
         lock(&self.infra_ok).clear();
         let st = self.store.load()?;
         let mut report = RestoreReport::default();
+        // Port rules are re-added below from the endpoint records: a crash between adding
+        // an element and committing its endpoint must not leave a rule without a record.
+        self.nft.flush_ports();
         for n in st.networks.values() {
             let has_eps = st.endpoints_of(&n.id).next().is_some();
             if !n.predefined || has_eps {
@@ -1197,7 +1242,7 @@ impl NetworkManager {
             if n.driver == Driver::Bridge {
                 if let Some(br) = &n.interface {
                     link::iptables_forward_accept(br, false);
-                    let _ = link::delete_link(br);
+                    let _ = link::delete_bridge(br);
                 }
             }
         }

@@ -228,6 +228,17 @@ impl Nft {
         }
     }
 
+    /// Empty both published-port maps (daemon start: they are rebuilt from the endpoint
+    /// store, so an element added just before a crash, with no endpoint record, goes).
+    pub fn flush_ports(&self) {
+        if self.exists() {
+            let t = &self.table;
+            for map in ["ipports", "anyports"] {
+                let _ = self.apply(&format!("flush map ip {t} {map}\n"));
+            }
+        }
+    }
+
     /// Delete the whole table (every rule of this daemon).
     pub fn delete_table(&self) {
         self.known.store(false, Ordering::SeqCst);

@@ -87,6 +87,12 @@ pub struct NetworkRecord {
     pub mtu: u32,
     /// predefined (`bridge`, `host`, `none`): cannot be removed
     pub predefined: bool,
+    /// `IPAM.Options` as given (None when unset: docker shows null)
+    #[serde(default)]
+    pub ipam_options: Option<BTreeMap<String, String>>,
+    /// `IPAM.Config[0].AuxiliaryAddresses` as given (addresses kept out of allocation)
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, String>,
 }
 
 impl NetworkRecord {

@@ -287,8 +287,11 @@ impl Cgroup {
         }
     }
 
-    /// Removes the container's directories, then its now-empty parents up to the top of the
-    /// configured path (EBUSY/ENOTEMPTY on a parent means another container: left alone).
+    /// Removes the container's directories, then its now-empty parents below the first
+    /// component of the configured path (EBUSY/ENOTEMPTY on a parent means another container:
+    /// left alone). The first component (`berth/` for berthd) is a parent shared with other
+    /// runtimes and daemons: removing it would race their `mkdir -p` of a sibling (runc's
+    /// MkdirAll fails with ENOENT), so it stays, as runc and crun leave theirs.
     pub fn destroy(&self) -> Result<()> {
         let mut bases: Vec<PathBuf> = self.v1.iter().map(|(_, _, m)| m.clone()).collect();
         if let Some((_, m)) = &self.v2 {
@@ -323,9 +326,14 @@ impl Cgroup {
                 }
             }
             if ok {
+                let shared_top = dir
+                    .strip_prefix(&base)
+                    .ok()
+                    .and_then(|rel| rel.components().next())
+                    .map(|first| base.join(first));
                 let mut p = dir.parent().map(Path::to_path_buf);
                 while let Some(d) = p {
-                    if d == base || !d.starts_with(&base) {
+                    if d == base || !d.starts_with(&base) || Some(&d) == shared_top.as_ref() {
                         break;
                     }
                     if std::fs::remove_dir(&d).is_err() {

@@ -79,7 +79,8 @@ fn components(p: &Path) -> VecDeque<std::ffi::OsString> {
 /// Copies what the image has at `target` (a container path) under `rootfs` into `dest`.
 /// Returns `None` when the image has nothing (or no directory) there.
 pub fn copy_up_from_rootfs(rootfs: &Path, target: &str, dest: &Path) -> Result<Option<CopyStats>> {
-    let Some(src) = resolve_in_root(rootfs, target) else {
+    // resolved by the kernel inside the rootfs (openat2 RESOLVE_IN_ROOT)
+    let Ok(src) = safepath::Root::open(rootfs).and_then(|r| r.real_path(target)) else {
         return Ok(None);
     };
     match fs::symlink_metadata(&src) {

@@ -56,10 +56,33 @@ fn tar_context(
                 }
                 // Exceptions below an excluded dir are still looked for.
                 walk(b, root, &r, ig, keep)?;
+            } else if !excluded && md.file_type().is_symlink() {
+                append_symlink(b, &p, &r, &md)?;
             } else if !excluded {
                 b.append_path_with_name(&p, &r)
                     .with_context(|| format!("adding {} to the context", p.display()))?;
             }
+        }
+        Ok(())
+    }
+    /// A symlink with its target byte for byte (the tar crate would turn `/` into `//`).
+    fn append_symlink(
+        b: &mut tar::Builder<Vec<u8>>,
+        p: &Path,
+        rel: &str,
+        md: &std::fs::Metadata,
+    ) -> Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let target = std::fs::read_link(p).with_context(|| format!("reading {}", p.display()))?;
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata(md);
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        if image::diff::set_raw_link_name(&mut h, target.as_os_str().as_bytes()) {
+            h.set_cksum();
+            b.append_data(&mut h, rel, std::io::empty())?;
+        } else {
+            b.append_link(&mut h, rel, &target)?;
         }
         Ok(())
     }

@@ -294,6 +294,7 @@ fn add_extended(opts: &ContainerOpts, config: &mut Value, host: &mut Value) -> R
     if opts.init {
         host["Init"] = json!(true);
     }
+    opts.health.apply(config)?;
     if !opts.add_host.is_empty() {
         host["ExtraHosts"] = json!(opts.add_host);
     }
@@ -322,7 +323,20 @@ fn add_extended(opts: &ContainerOpts, config: &mut Value, host: &mut Value) -> R
         );
     }
     if !opts.security_opt.is_empty() {
-        host["SecurityOpt"] = json!(opts.security_opt);
+        host["SecurityOpt"] = json!(security_opts(&opts.security_opt)?);
+    }
+    if opts.log_driver.is_some() || !opts.log_opt.is_empty() {
+        let mut cfg = serde_json::Map::new();
+        for o in &opts.log_opt {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("invalid log opt {o:?}: expected key=value"))?;
+            cfg.insert(k.to_string(), json!(v));
+        }
+        host["LogConfig"] = json!({
+            "Type": opts.log_driver.clone().unwrap_or_default(),
+            "Config": cfg,
+        });
     }
     if let Some(s) = &opts.stop_signal {
         config["StopSignal"] = json!(s);
@@ -331,6 +345,27 @@ fn add_extended(opts: &ContainerOpts, config: &mut Value, host: &mut Value) -> R
         config["StopTimeout"] = json!(t);
     }
     Ok(())
+}
+
+/// `--security-opt` values as the docker CLI sends them: `seccomp=PATH` becomes
+/// `seccomp=<the file's compacted JSON>` (`unconfined` and `builtin` stay names).
+fn security_opts(list: &[String]) -> Result<Vec<String>> {
+    list.iter()
+        .map(|opt| {
+            let kv = opt.split_once('=').or_else(|| opt.split_once(':'));
+            match kv {
+                Some(("seccomp", v)) if v != "unconfined" && v != "builtin" => {
+                    let text = std::fs::read_to_string(v)
+                        .map_err(|e| anyhow!("opening seccomp profile ({v}) failed: {e}"))?;
+                    let json: Value = serde_json::from_str(&text).map_err(|e| {
+                        anyhow!("compacting json for seccomp profile ({v}) failed: {e}")
+                    })?;
+                    Ok(format!("seccomp={json}"))
+                }
+                _ => Ok(opt.clone()),
+            }
+        })
+        .collect()
 }
 
 /// The image name as docker prints it in "Unable to find image": with a default tag.

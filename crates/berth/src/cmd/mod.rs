@@ -1,9 +1,12 @@
 //! One module per group of verbs.
 
 pub mod build;
+pub mod commit;
 pub mod container;
+pub mod cp;
 pub mod exec;
 pub mod extra;
+pub mod health;
 pub mod images;
 pub mod inspect;
 pub mod logs;

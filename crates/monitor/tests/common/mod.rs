@@ -91,6 +91,8 @@ impl Fixture {
             exit_file: dir.join("exit.json"),
             tty,
             stdin,
+            log_rotation: Default::default(),
+            log_none: false,
         };
         Fixture {
             id,

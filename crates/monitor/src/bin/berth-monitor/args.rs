@@ -15,6 +15,10 @@ pub struct Args {
     pub exit_file: PathBuf,
     pub tty: bool,
     pub stdin: bool,
+    /// json-file rotation (`--log-max-size N --log-max-file N --log-compress`).
+    pub rotation: monitor::logfile::Rotation,
+    /// `--no-log`: the log driver is `none`.
+    pub no_log: bool,
 }
 
 fn abs(p: OsString) -> PathBuf {
@@ -31,6 +35,18 @@ impl Args {
             match flag.as_str() {
                 "--tty" => a.tty = true,
                 "--stdin" => a.stdin = true,
+                "--log-compress" => a.rotation.compress = true,
+                "--no-log" => a.no_log = true,
+                "--log-max-size" | "--log-max-file" => {
+                    let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                    let v = v.to_string_lossy();
+                    let bad = || format!("{flag}: bad number {v:?}");
+                    if flag == "--log-max-size" {
+                        a.rotation.max_size = v.parse().map_err(|_| bad())?;
+                    } else {
+                        a.rotation.max_file = v.parse().map_err(|_| bad())?;
+                    }
+                }
                 "--id" | "--runtime" | "--runtime-root" | "--bundle" | "--socket-dir"
                 | "--log-file" | "--exit-file" => {
                     let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;

@@ -6,10 +6,8 @@ use crate::args::Args;
 use crate::create::{self, Created};
 use crate::{oom, report, runtime, sys};
 use monitor::frame::{self, ATTACH_STDERR, ATTACH_STDIN, ATTACH_STDOUT};
-use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -93,7 +91,8 @@ struct Monitor {
     stdin: Option<OwnedFd>,
     stdin_buf: Vec<u8>,
     stdin_close: bool,
-    log: File,
+    /// The json-file log (`None` with `--no-log`).
+    log: Option<monitor::logfile::LogWriter>,
     /// Per stream (stdout, stderr): output after the last newline, not logged yet.
     log_pending: [Vec<u8>; 2],
     clients: Vec<Client>,
@@ -133,14 +132,13 @@ pub fn run(args: Args, sigfd: OwnedFd) -> i32 {
         Ok(l) => l,
         Err(e) => return fail(&args, format!("attach.sock: {e}")),
     };
-    let log = match std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(&args.log_file)
-    {
-        Ok(f) => f,
-        Err(e) => return fail(&args, format!("log file {}: {e}", args.log_file.display())),
+    let log = if args.no_log {
+        None
+    } else {
+        match monitor::logfile::LogWriter::open(&args.log_file, args.rotation) {
+            Ok(w) => Some(w),
+            Err(e) => return fail(&args, format!("log file {}: {e}", args.log_file.display())),
+        }
     };
     let c: Created = match create::create(&args) {
         Ok(c) => c,
@@ -380,6 +378,9 @@ impl Monitor {
     /// Appends `data` to the stream's log: complete lines go out at once, a trailing
     /// partial line waits for its newline unless it is long, or `flush` (EOF) is set.
     fn log_write(&mut self, err: bool, data: &[u8], flush: bool) {
+        if self.log.is_none() {
+            return;
+        }
         let pending = &mut self.log_pending[usize::from(err)];
         pending.extend_from_slice(data);
         let complete = pending
@@ -401,7 +402,9 @@ impl Monitor {
         if pending.capacity() > LOG_LINE_MAX * 2 {
             pending.shrink_to(LOG_LINE_MAX);
         }
-        let _ = self.log.write_all(lines.as_bytes());
+        if let Some(w) = self.log.as_mut() {
+            let _ = w.write(lines.as_bytes());
+        }
     }
 
     fn flush_stdin(&mut self) {
@@ -586,7 +589,10 @@ impl Monitor {
                 .as_ref()
                 .is_some_and(|(f, before)| oom::kills(f) > *before),
         };
-        let _ = self.log.sync_data();
+        if let Some(w) = self.log.as_mut() {
+            w.finish();
+            let _ = w.sync();
+        }
         let _ = record.write_atomic(&self.args.exit_file);
         self.flush_clients(Instant::now() + Duration::from_secs(2));
         for c in &self.clients {

@@ -6,9 +6,24 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, disable_help_subcommand = true)]
 pub struct Cli {
-    /// Daemon socket to connect to (unix:///path)
+    /// Daemon socket to connect to (unix:///path or tcp://host:port)
     #[arg(short = 'H', long = "host", global = true)]
     pub host: Option<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long = "tls", global = true)]
+    pub tls: bool,
+    /// Use TLS and verify the remote
+    #[arg(long = "tlsverify", global = true)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA
+    #[arg(long = "tlscacert", global = true, value_name = "string")]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file
+    #[arg(long = "tlscert", global = true, value_name = "string")]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file
+    #[arg(long = "tlskey", global = true, value_name = "string")]
+    pub tlskey: Option<std::path::PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

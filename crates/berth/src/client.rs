@@ -1,11 +1,11 @@
-//! HTTP client for the daemon's Docker Engine API over a unix socket.
+//! HTTP client for the daemon's Docker Engine API over a unix socket, TCP or TLS
+//! (the transport is in `crate::transport`).
 //!
 //! Plain requests go through hyper's HTTP/1.1 client, one connection per request.
 //! Hijacked requests (attach, exec start) are written by hand so that the raw
 //! connection can be used after a `101 Switching Protocols` or a `200 OK`.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -17,8 +17,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 use tokio::sync::{mpsc, OnceCell};
+
+use crate::transport::{Conn, DialError, Endpoint, TlsFlags};
 
 /// The newest API version this client speaks.
 pub const API_VERSION: &str = "1.44";
@@ -51,6 +52,14 @@ impl std::error::Error for DaemonError {}
 pub struct ConnectError {
     /// The address as the user gave it (`unix:///…`).
     pub host: String,
+    /// The operating system's reason (shown with `--debug`-style detail in `source`).
+    pub cause: std::io::Error,
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
 }
 
 impl fmt::Display for ConnectError {
@@ -62,8 +71,6 @@ impl fmt::Display for ConnectError {
         )
     }
 }
-
-impl std::error::Error for ConnectError {}
 
 /// Returns true when `err` is a daemon error with the given HTTP status.
 pub fn is_status(err: &anyhow::Error, status: u16) -> bool {
@@ -108,7 +115,7 @@ impl Body for ReqBody {
 /// A hijacked connection: the raw socket plus bytes already read past the headers.
 pub struct Hijacked {
     /// The raw connection.
-    pub stream: UnixStream,
+    pub stream: Conn,
     /// Stream bytes that arrived together with the response headers.
     pub leftover: Vec<u8>,
 }
@@ -116,7 +123,7 @@ pub struct Hijacked {
 /// A client of one daemon.
 pub struct Client {
     host: String,
-    socket: PathBuf,
+    endpoint: Endpoint,
     version: OnceCell<String>,
 }
 
@@ -156,29 +163,23 @@ fn parse_version(v: &str) -> (u32, u32) {
 }
 
 impl Client {
-    /// Creates a client for `host` (`unix:///path` or a bare absolute path).
-    pub fn new(host: &str) -> Result<Client> {
-        let socket = if let Some(path) = host.strip_prefix("unix://") {
-            PathBuf::from(path)
-        } else if host.starts_with('/') {
-            PathBuf::from(host)
-        } else {
-            return Err(anyhow!(
-                "unsupported daemon address {host:?}: only unix:///path is supported"
-            ));
-        };
+    /// Creates a client for `host` (`unix:///path`, a bare absolute path, or
+    /// `tcp://host:port`, with TLS as `tls` says).
+    pub fn new(host: &str, tls: &TlsFlags) -> Result<Client> {
         Ok(Client {
             host: host.to_string(),
-            socket,
+            endpoint: Endpoint::parse(host, tls)?,
             version: OnceCell::new(),
         })
     }
 
-    async fn connect(&self) -> Result<UnixStream> {
-        UnixStream::connect(&self.socket).await.map_err(|_| {
-            anyhow::Error::new(ConnectError {
+    async fn connect(&self) -> Result<Conn> {
+        self.endpoint.connect().await.map_err(|e| match e {
+            DialError::Unreachable(cause) => anyhow::Error::new(ConnectError {
                 host: self.host.clone(),
-            })
+                cause,
+            }),
+            DialError::Tls(e) => anyhow!("error during connect to {}: {e}", self.host),
         })
     }
 
@@ -459,7 +460,9 @@ mod tests {
 
     #[test]
     fn resolves_unix_hosts() {
-        assert!(Client::new("unix:///tmp/x.sock").is_ok());
-        assert!(Client::new("tcp://1.2.3.4:2375").is_err());
+        let plain = TlsFlags::default();
+        assert!(Client::new("unix:///tmp/x.sock", &plain).is_ok());
+        assert!(Client::new("tcp://127.0.0.1:2375", &plain).is_ok());
+        assert!(Client::new("ssh://127.0.0.1", &plain).is_err());
     }
 }

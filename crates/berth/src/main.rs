@@ -7,6 +7,7 @@ mod format;
 mod stream;
 mod template;
 mod term;
+mod transport;
 
 use std::sync::Arc;
 
@@ -190,7 +191,15 @@ fn main() {
         _ => "",
     };
     let host = resolve_host(cli.host.as_deref());
-    let code = match Client::new(&host) {
+    let tls = transport::TlsFlags {
+        tls: cli.tls,
+        verify: cli.tlsverify,
+        ca: cli.tlscacert.clone(),
+        cert: cli.tlscert.clone(),
+        key: cli.tlskey.clone(),
+    }
+    .with_env();
+    let code = match Client::new(&host, &tls) {
         Err(e) => {
             eprintln!("{e}");
             125

@@ -131,7 +131,7 @@ pub enum Ended {
 /// local stdin into it when `stdin` is set (half-closing at EOF). Returns when the
 /// output ends, or when the user detaches (ctrl-p ctrl-q typed on a terminal).
 pub async fn pump(conn: Hijacked, tty: bool, stdin: bool) -> Result<Ended> {
-    let (mut rd, mut wr) = conn.stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(conn.stream);
     let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
     let input = if stdin {
         let mut rx = stdin_channel();

@@ -32,10 +32,12 @@ pub fn check(extra: &Map<String, Value>, root: &Path) -> Result<()> {
             ))
         }
     };
-    for (k, v) in opts {
-        if !k.eq_ignore_ascii_case("size") {
-            return Err(EngineError::InvalidParameter(format!("Unknown option {k}")));
-        }
+    // Every key is checked before any is refused for lack of quota support, so an unknown
+    // key is named even beside a valid `size`.
+    if let Some(k) = opts.keys().find(|k| !k.eq_ignore_ascii_case("size")) {
+        return Err(EngineError::InvalidParameter(format!("Unknown option {k}")));
+    }
+    if let Some((k, v)) = opts.iter().next() {
         if !v.is_string() {
             return Err(EngineError::InvalidParameter(format!(
                 "--storage-opt {k}: value must be a string"
@@ -74,7 +76,7 @@ fn xfs_with_pquota(p: &Path) -> bool {
         }
         let sopts = f.get(sep + 3).copied().unwrap_or("");
         let q = sopts.split(',').any(|o| o == "prjquota" || o == "pquota");
-        if best.map_or(true, |(n, _)| mp.len() >= n) {
+        if best.is_none_or(|(n, _)| mp.len() >= n) {
             best = Some((mp.len(), q));
         }
     }

@@ -344,6 +344,15 @@ impl Daemon {
     }
 }
 
+/// Runs `cmd` with no stdin and captures its output.
+pub fn capture(cmd: &mut Command) -> Out {
+    Out::from(
+        cmd.stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {cmd:?}: {e}")),
+    )
+}
+
 fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Out {
     let mut child = cmd
         .stdin(Stdio::piped())

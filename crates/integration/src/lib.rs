@@ -6,4 +6,4 @@ pub mod daemon;
 pub mod netcfg;
 pub mod pty;
 
-pub use daemon::{busybox_tar, docker_cli, unique, Daemon, Out};
+pub use daemon::{busybox_tar, capture, docker_cli, unique, Daemon, Out};

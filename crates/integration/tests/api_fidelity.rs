@@ -242,7 +242,7 @@ fn ps_filters_table_and_unknown_keys_are_refused_everywhere() {
     let vol = unique("pfv");
     d.berth(["run", "--name", &a, "-l", "tier=web", "busybox", "true"])
         .ok();
-    d.berth([
+    let exited = d.berth([
         "run",
         "--name",
         &b,
@@ -254,8 +254,8 @@ fn ps_filters_table_and_unknown_keys_are_refused_everywhere() {
         "sh",
         "-c",
         "exit 3",
-    ])
-    .code;
+    ]);
+    assert_eq!(exited.code, 3, "{exited:?}");
     d.berth([
         "run",
         "-d",

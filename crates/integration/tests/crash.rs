@@ -3,7 +3,6 @@
 //! of this daemon is left (mounts, cgroups, netns, veths, nft port rules, monitors and
 //! container processes) and every listed image still runs.
 
-#[allow(dead_code)]
 mod regutil;
 
 use integration::daemon::unique;

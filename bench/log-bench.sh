@@ -95,15 +95,15 @@ for eng in B D; do
 done
 echo "berthd peak RSS so far: $(( $(bench_hwm_kib "$berthd_pid") / 1024 )) MiB"
 
-# Monitor RSS while one writer runs.
+# Monitor RSS while an endless writer runs (3 s), then the writer is removed.
 B run -d --name mon --network none --log-opt max-size=10m --log-opt max-file=3 \
-  busybox sh -c "$writer" >/dev/null
-sleep 2
-mon=$(B inspect -f '{{.State.Pid}}' mon)
-mon_pid=$(awk '{print $4}' "/proc/$mon/stat")  # the container init's parent is its monitor
-mon_kib=$(bench_rss_kib "$mon_pid" || echo 0)
-B wait mon >/dev/null; B rm -f mon >/dev/null
-echo "monitor RSS while writing: $((mon_kib / 1024)) MiB ($(tr '\0' ' ' </proc/$mon_pid/cmdline 2>/dev/null | cut -c1-40 || echo gone))"
+  busybox sh -c "yes $line" >/dev/null
+sleep 3
+init=$(B inspect -f '{{.State.Pid}}' mon)
+mon_pid=$(awk '{print $4}' "/proc/$init/stat")  # the container init's parent is its monitor
+mon_kib=$(bench_rss_kib "$mon_pid")
+echo "monitor RSS while writing: $((mon_kib / 1024)) MiB ($(tr '\0' ' ' </proc/$mon_pid/cmdline | cut -c1-40))"
+B rm -f mon >/dev/null
 bench_record log berth.monitor.rss "$mon_kib" KiB
 
 echo "== logs --tail 1 of a 1 GiB log (no rotation), $runs runs"

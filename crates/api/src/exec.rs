@@ -24,7 +24,7 @@ pub async fn create(
 #[serde(rename_all = "PascalCase", default)]
 struct StartBody {
     detach: bool,
-    tty: Option<bool>,
+    // `Tty` is not read: the terminal is the exec create's, as moby does.
     console_size: Option<Vec<u16>>,
 }
 
@@ -69,7 +69,7 @@ async fn start(
     if let Some([h, w]) = b.console_size.as_deref() {
         engine.exec_resize(id, *h, *w)?;
     }
-    let plan = engine.exec_begin(id, b.tty)?;
+    let plan = engine.exec_begin(id)?;
     if b.detach {
         engine
             .exec_run::<tokio::io::DuplexStream>(plan, None)

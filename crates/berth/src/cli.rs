@@ -202,6 +202,9 @@ pub struct ContainerOpts {
     /// Healthcheck flags.
     #[command(flatten)]
     pub health: crate::cmd::health::HealthFlags,
+    /// Device, group and namespace flags.
+    #[command(flatten)]
+    pub isolation: crate::cmd::isolation::IsolationFlags,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,

@@ -92,6 +92,8 @@ fn run_inner(spec: &RunSpec<'_>, out: &(dyn Fn(String) + Sync)) -> Result<i32> {
         resolv_file: &resolv_file,
         swap_limit_supported: false,
         user_mounts: Vec::new(),
+        devices: Vec::new(),
+        device_rules: Vec::new(),
     };
     let oci = engine::spec::generate(&container, &inputs);
     std::fs::write(

@@ -267,6 +267,20 @@ impl Engine {
         crate::health::merge(&mut cfg, icfg.extra.get("Healthcheck"));
         crate::health::validate(&cfg)?;
         crate::restart::validate(&host_config)?;
+        let warnings = crate::fields::check(&cfg, &host_config)?;
+        crate::devices::resolve(&host_config)?;
+        crate::devices::cgroup_rules(&host_config)?;
+        let wants_gateway = host_config
+            .extra_hosts
+            .iter()
+            .flatten()
+            .any(|e| e.ends_with(":host-gateway"));
+        if wants_gateway && self.host_gateway_ip().is_none() {
+            return Err(EngineError::InvalidParameter(
+                "unable to derive the IP value for host-gateway: the daemon has no default bridge"
+                    .into(),
+            ));
+        }
         if host_config.extra.get("Init") == Some(&serde_json::Value::Bool(true)) {
             // Not implemented yet: refused rather than accepted and ignored.
             return Err(EngineError::InvalidParameter(
@@ -382,14 +396,15 @@ impl Engine {
         drop(inner);
         self.notify();
         self.container_event(&id, "create", &[]);
-        Ok((id, Vec::new()))
+        Ok((id, warnings))
     }
 
     /// Blocking part of create: directories, generated files, rootfs snapshot.
     fn prepare_container(&self, c: &Container, img: &image::ImageRecord) -> Result<()> {
         let dir = self.paths.container_dir(&c.id);
         std::fs::create_dir_all(self.paths.bundle(&c.id))?;
-        files::write_all(&dir, &c.config.hostname, &c.host_config)?;
+        let extra = crate::networking::extra_hosts_with(c, self.host_gateway_ip().as_deref());
+        files::write_all(&dir, &c.config.hostname, &c.host_config, &extra)?;
         crate::modes::secure_container_dir(&dir)?;
         let lowers = self.images.lowers(img)?;
         self.images.prepare(&c.id, &lowers)?;
@@ -522,6 +537,7 @@ impl Engine {
             return;
         }
         let _ = std::fs::remove_dir_all(self.paths.socket_dir(id));
+        crate::shared_ns::unmount_shm(&self.paths.container_dir(id));
         let _ = std::fs::remove_dir_all(self.paths.container_dir(id));
     }
 

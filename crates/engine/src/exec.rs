@@ -198,8 +198,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Prepare an exec start: checks, writes the process.json, builds the command.
-    pub fn exec_begin(&self, id: &str, tty_override: Option<bool>) -> Result<ExecPlan> {
+    /// Prepare an exec start: checks, writes the process.json, builds the command. The
+    /// terminal is the exec create's `Tty`, as moby (the start body's `Tty` is not used).
+    pub fn exec_begin(&self, id: &str) -> Result<ExecPlan> {
         let (cfg, cid) = {
             let mut inner = self.lock();
             let e = inner
@@ -212,9 +213,6 @@ impl Engine {
                 )));
             }
             e.started = true;
-            if let Some(t) = tty_override {
-                e.config.tty = t;
-            }
             (e.config.clone(), e.container_id.clone())
         };
         let c = self.get(&cid)?;
@@ -257,7 +255,7 @@ impl Engine {
         } else {
             cfg.working_dir.clone()
         };
-        let process = json!({
+        let mut process = json!({
             "terminal": cfg.tty,
             "user": user,
             "args": cfg.cmd.clone().unwrap_or_default(),
@@ -267,6 +265,12 @@ impl Engine {
             // the container's setting (seccomp comes from the container's config in the runtime)
             "noNewPrivileges": proc_["noNewPrivileges"].as_bool().unwrap_or(false),
         });
+        // an exec runs under the container's ulimits and OOM score, as Docker's
+        for key in ["rlimits", "oomScoreAdj"] {
+            if !proc_[key].is_null() {
+                process[key] = proc_[key].clone();
+            }
+        }
         let dir = self.paths.exec_dir(id);
         std::fs::create_dir_all(&dir)?;
         let pfile = dir.join("process.json");

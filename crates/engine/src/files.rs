@@ -3,16 +3,15 @@
 use crate::types::HostConfig;
 use std::path::Path;
 
-/// Contents of /etc/hosts for a container without networking.
-pub fn hosts(h: &HostConfig) -> String {
+/// Contents of /etc/hosts for a container without networking; `extra` = its `--add-host`
+/// entries (name, address) with `host-gateway` already resolved.
+pub fn hosts(extra: &[(String, String)]) -> String {
     let mut s = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n\
          ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
-    for e in h.extra_hosts.iter().flatten() {
-        if let Some((name, ip)) = e.split_once(':') {
-            s.push_str(&format!("{ip}\t{name}\n"));
-        }
+    for (name, ip) in extra {
+        s.push_str(&format!("{ip}\t{name}\n"));
     }
     s
 }
@@ -68,19 +67,22 @@ pub fn resolv_conf(host_resolv: &str, h: &HostConfig) -> String {
 }
 
 /// Write the three files into `dir` (`hostname`, `hosts`, `resolv.conf`).
-pub fn write_all(dir: &Path, hostname: &str, h: &HostConfig) -> std::io::Result<()> {
+pub fn write_all(
+    dir: &Path,
+    hostname: &str,
+    h: &HostConfig,
+    extra: &[(String, String)],
+) -> std::io::Result<()> {
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
     let hosts_text = if h.network_mode == "host" {
         // `--network host` sees the host's names.
-        let mut t = std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| hosts(h));
-        for e in h.extra_hosts.iter().flatten() {
-            if let Some((name, ip)) = e.split_once(':') {
-                t.push_str(&format!("{ip}\t{name}\n"));
-            }
+        let mut t = std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| hosts(&[]));
+        for (name, ip) in extra {
+            t.push_str(&format!("{ip}\t{name}\n"));
         }
         t
     } else {
-        hosts(h)
+        hosts(extra)
     };
     std::fs::write(dir.join("hosts"), hosts_text)?;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();

@@ -434,7 +434,7 @@ impl Engine {
     }
 
     async fn probe_run(self: &Arc<Self>, exec_id: &str, timeout: Duration) -> Result<Probe> {
-        let plan = self.exec_begin(exec_id, Some(false))?;
+        let plan = self.exec_begin(exec_id)?;
         let cid = self.exec_container(exec_id).unwrap_or_default();
         let pid_file = self.paths.exec_dir(exec_id).join("pid");
         let mut cmd = plan.into_command();

@@ -3,10 +3,12 @@
 
 pub mod archive;
 pub mod commit;
+pub mod devices;
 pub mod engine;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod fields;
 pub mod files;
 pub mod health;
 pub mod images;
@@ -24,6 +26,7 @@ mod reconcile;
 pub mod restart;
 pub mod seccomp;
 pub mod security;
+pub mod shared_ns;
 pub mod signal;
 pub mod spec;
 pub mod stats;

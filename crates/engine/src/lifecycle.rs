@@ -261,6 +261,7 @@ impl Engine {
                 let _ = volume::deactivate(&this.volumes, &c.mount_points, &id2);
             }
             this.images.unmount(&id2)?;
+            crate::shared_ns::unmount_shm(&this.paths.container_dir(&id2));
             let mut c = this.get(&id2)?;
             c.mounted = false;
             this.save(&c)
@@ -273,7 +274,17 @@ impl Engine {
         let img = self.images.get(&c.image_id)?;
         let lowers = self.images.lowers(&img)?;
         let rootfs = self.images.mount(&c.id, &lowers)?;
-        let u = user::resolve(&rootfs, &c.config.user)?;
+        let mut u = user::resolve(&rootfs, &c.config.user)?;
+        let group_add: Vec<String> = c
+            .host_config
+            .extra
+            .get("GroupAdd")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        user::add_groups(&rootfs, &mut u, &group_add)?;
+        let devices = crate::devices::resolve(&c.host_config)?;
+        let device_rules = crate::devices::cgroup_rules(&c.host_config)?;
+        let shared = self.shared_namespaces(c)?;
         let mut env = c.config.env.clone().unwrap_or_default();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(
@@ -316,6 +327,8 @@ impl Engine {
             resolv_file: &dir.join("resolv.conf"),
             swap_limit_supported: self.swap_ok,
             user_mounts: crate::mounts::oci(&user_mounts),
+            devices,
+            device_rules,
         };
         let security = match crate::security::resolve(c, &spec::capabilities(c), &self.cfg.security)
         {
@@ -333,6 +346,7 @@ impl Engine {
             }
         };
         let mut spec = spec::generate(c, &inputs);
+        crate::shared_ns::apply(&mut spec, &shared);
         crate::security::apply(&mut spec, &security);
         crate::networking::apply_netns(&mut spec, &netns);
         let bundle = self.paths.bundle(&c.id);

@@ -147,19 +147,35 @@ pub fn port_bindings(c: &Container) -> Result<Vec<PortBinding>> {
     Ok(all)
 }
 
-fn extra_hosts(c: &Container) -> Vec<(String, String)> {
+/// `--add-host` entries, with Docker's `host-gateway` resolved to `gateway`.
+pub(crate) fn extra_hosts_with(c: &Container, gateway: Option<&str>) -> Vec<(String, String)> {
     c.host_config
         .extra_hosts
         .iter()
         .flatten()
         .filter_map(|e| {
-            e.split_once(':')
-                .map(|(n, ip)| (n.to_string(), ip.to_string()))
+            let (n, ip) = e.split_once(':')?;
+            let ip = match (ip, gateway) {
+                ("host-gateway", Some(g)) => g,
+                ("host-gateway", None) => return None,
+                (ip, _) => ip,
+            };
+            Some((n.to_string(), ip.to_string()))
         })
         .collect()
 }
 
 impl Engine {
+    /// What `--add-host NAME:host-gateway` means: the default bridge's gateway (dockerd's
+    /// default when `--host-gateway-ip` is not given).
+    pub(crate) fn host_gateway_ip(&self) -> Option<String> {
+        self.network
+            .get("bridge")
+            .ok()
+            .and_then(|n| n.gateway)
+            .map(|g| g.to_string())
+    }
+
     /// The network manager (shared with the API's `/networks` endpoints).
     pub fn networks(&self) -> &Arc<NetworkManager> {
         &self.network
@@ -307,9 +323,11 @@ impl Engine {
     pub(crate) fn write_net_files(&self, c: &Container) -> Result<()> {
         let dir = self.paths.container_dir(&c.id);
         let h = &c.host_config;
-        let hosts = self
-            .network
-            .hosts_file(&c.id, &c.config.hostname, &extra_hosts(c))?;
+        let hosts = self.network.hosts_file(
+            &c.id,
+            &c.config.hostname,
+            &extra_hosts_with(c, self.host_gateway_ip().as_deref()),
+        )?;
         let resolv = self.network.resolv_conf(
             &c.id,
             h.dns.as_deref().unwrap_or(&[]),

@@ -169,6 +169,7 @@ impl Engine {
         if let Err(e) = self.images.remove(id) {
             tracing::warn!("{id}: removing leftover snapshot: {e}");
         }
+        crate::shared_ns::unmount_shm(&self.paths.container_dir(id));
         let _ = std::fs::remove_dir_all(self.paths.container_dir(id));
     }
 

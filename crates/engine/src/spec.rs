@@ -227,6 +227,10 @@ pub struct SpecInputs<'a> {
     pub swap_limit_supported: bool,
     /// User mounts (binds, volumes, tmpfs) in OCI form.
     pub user_mounts: Vec<Value>,
+    /// `--device` nodes, resolved against the host.
+    pub devices: Vec<crate::devices::Device>,
+    /// `--device-cgroup-rule` entries in OCI form.
+    pub device_rules: Vec<Value>,
 }
 
 fn bind(dest: &str, src: &Path, ro: bool) -> Value {
@@ -237,7 +241,7 @@ fn bind(dest: &str, src: &Path, ro: bool) -> Value {
     json!({"destination": dest, "type": "bind", "source": src.to_string_lossy(), "options": opts})
 }
 
-fn resources(c: &Container, swap_ok: bool) -> Value {
+fn resources(c: &Container, swap_ok: bool, extra_rules: &[Value]) -> Value {
     let h = &c.host_config;
     let mut devices = vec![json!({"allow": false, "access": "rwm"})];
     if h.privileged {
@@ -266,6 +270,7 @@ fn resources(c: &Container, swap_ok: bool) -> Value {
             }
             devices.push(d);
         }
+        devices.extend(extra_rules.iter().cloned());
     }
     let mut r = json!({ "devices": devices });
     if h.memory > 0 {
@@ -278,6 +283,14 @@ fn resources(c: &Container, swap_ok: bool) -> Value {
             mem["swap"] = json!(swap);
         }
         r["memory"] = mem;
+    }
+    if let Some(sw) = h.extra.get("MemorySwappiness").and_then(Value::as_i64) {
+        if (0..=100).contains(&sw) {
+            r["memory"]["swappiness"] = json!(sw);
+        }
+    }
+    if h.extra.get("OomKillDisable") == Some(&Value::Bool(true)) {
+        r["memory"]["disableOOMKiller"] = json!(true);
     }
     let mut cpu = serde_json::Map::new();
     if h.cpu_shares > 0 {
@@ -360,16 +373,42 @@ pub fn generate(c: &Container, inp: &SpecInputs<'_>) -> Value {
         process["rlimits"] = json!(rl);
     }
     if c.config.tty {
-        process["consoleSize"] = json!({"height": 24, "width": 80});
+        // `ConsoleSize` [height, width] as the client gave it (docker run -t sends it).
+        let size = h.extra.get("ConsoleSize").and_then(Value::as_array);
+        let dim = |i: usize, d: u64| {
+            size.and_then(|s| s.get(i))
+                .and_then(Value::as_u64)
+                .filter(|v| *v > 0)
+                .unwrap_or(d)
+        };
+        process["consoleSize"] = json!({"height": dim(0, 24), "width": dim(1, 80)});
+    }
+    let mut rules = inp.device_rules.clone();
+    let mut nodes = Vec::new();
+    for d in &inp.devices {
+        let (node, rule) = crate::devices::oci(d);
+        nodes.push(node);
+        rules.push(rule);
     }
     let mut linux = json!({
-        "resources": resources(c, inp.swap_limit_supported),
+        "resources": resources(c, inp.swap_limit_supported, &rules),
         "cgroupsPath": format!("/berth/{}", c.id),
         "namespaces": namespaces(c),
     });
+    if !nodes.is_empty() {
+        linux["devices"] = json!(nodes);
+    }
+    // `HostConfig.MaskedPaths`/`ReadonlyPaths` replace the defaults when given (docker-py
+    // and `--security-opt systempaths=unconfined` send them; an empty list means none).
+    let paths = |key: &str, default: &[&str]| -> Value {
+        match h.extra.get(key) {
+            Some(Value::Array(a)) => Value::Array(a.clone()),
+            _ => json!(default),
+        }
+    };
     if !h.privileged {
-        linux["maskedPaths"] = json!(MASKED_PATHS);
-        linux["readonlyPaths"] = json!(READONLY_PATHS);
+        linux["maskedPaths"] = paths("MaskedPaths", &MASKED_PATHS);
+        linux["readonlyPaths"] = paths("ReadonlyPaths", &READONLY_PATHS);
     }
     if let Some(s) = &h.sysctls {
         if !s.is_empty() {
@@ -388,6 +427,14 @@ pub fn generate(c: &Container, inp: &SpecInputs<'_>) -> Value {
     });
     if own_uts {
         spec["hostname"] = json!(inp.hostname);
+        if !c.config.domainname.is_empty() {
+            spec["domainname"] = json!(c.config.domainname);
+        }
+    }
+    if let Some(Value::Object(a)) = h.extra.get("Annotations") {
+        if !a.is_empty() {
+            spec["annotations"] = Value::Object(a.clone());
+        }
     }
     spec
 }
@@ -416,7 +463,7 @@ mod tests {
         assert_eq!(caps.len(), 14);
         c.host_config.memory = 1 << 20;
         c.host_config.nano_cpus = 500_000_000;
-        let r = resources(&c, false);
+        let r = resources(&c, false, &[]);
         assert_eq!(r["cpu"]["quota"], 50000);
         assert_eq!(r["memory"]["limit"], 1 << 20);
         let cfg: crate::types::Config =

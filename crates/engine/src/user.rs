@@ -131,6 +131,29 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser> {
     })
 }
 
+/// Adds `--group-add` groups (names from the container's /etc/group, or numbers) to the
+/// user's supplementary groups, as Docker does; an unknown name is an error naming it.
+pub fn add_groups(rootfs: &Path, user: &mut ResolvedUser, extra: &[String]) -> Result<()> {
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let groups = read_group(rootfs);
+    for g in extra {
+        let gid = match groups.iter().find(|e| &e.name == g) {
+            Some(e) => e.gid,
+            None => g.parse::<u32>().map_err(|_| {
+                EngineError::InvalidParameter(format!(
+                    "Unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
+        };
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +181,11 @@ mod tests {
         let n = resolve(&d, "1000:wheel").unwrap();
         assert_eq!((n.uid, n.gid), (1000, 10));
         assert!(resolve(&d, "nosuch").is_err());
+        let mut r = resolve(&d, "").unwrap();
+        add_groups(&d, &mut r, &["wheel".into(), "1234".into(), "wheel".into()]).unwrap();
+        assert_eq!(r.additional_gids, vec![10, 1234]);
+        let e = add_groups(&d, &mut r, &["nosuchgroup".into()]).unwrap_err();
+        assert!(e.to_string().contains("nosuchgroup"));
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

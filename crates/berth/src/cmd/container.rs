@@ -295,6 +295,7 @@ fn add_extended(opts: &ContainerOpts, config: &mut Value, host: &mut Value) -> R
         host["Init"] = json!(true);
     }
     opts.health.apply(config)?;
+    opts.isolation.apply(config, host)?;
     if !opts.add_host.is_empty() {
         host["ExtraHosts"] = json!(opts.add_host);
     }

@@ -9,6 +9,7 @@ pub mod extra;
 pub mod health;
 pub mod images;
 pub mod inspect;
+pub mod isolation;
 pub mod logs;
 pub mod manage;
 pub mod network;

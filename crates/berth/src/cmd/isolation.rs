@@ -1,0 +1,131 @@
+//! `run`/`create` flags for devices, groups and the namespaces a container shares:
+//! `--device --device-cgroup-rule --group-add --pid --ipc --uts --userns --cgroupns
+//! --domainname --sysctl --annotation`, with docker's syntax.
+
+use anyhow::{anyhow, Result};
+use clap::Args;
+use serde_json::{json, Map, Value};
+
+/// Docker's device, group and namespace flags.
+#[derive(Args, Debug, Default)]
+pub struct IsolationFlags {
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS])
+    #[arg(long = "device", value_name = "list")]
+    pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list ("c 1:3 rwm")
+    #[arg(long = "device-cgroup-rule", value_name = "list")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add", value_name = "list")]
+    pub group_add: Vec<String>,
+    /// PID namespace to use (host, container:<name|id>)
+    #[arg(long = "pid", value_name = "string")]
+    pub pid: Option<String>,
+    /// IPC mode to use (private, shareable, host, none, container:<name|id>)
+    #[arg(long = "ipc", value_name = "string")]
+    pub ipc: Option<String>,
+    /// UTS namespace to use (host)
+    #[arg(long = "uts", value_name = "string")]
+    pub uts: Option<String>,
+    /// User namespace to use (host)
+    #[arg(long = "userns", value_name = "string")]
+    pub userns: Option<String>,
+    /// Cgroup namespace to use (host, private)
+    #[arg(long = "cgroupns", value_name = "string")]
+    pub cgroupns: Option<String>,
+    /// Container NIS domain name
+    #[arg(long = "domainname", value_name = "string")]
+    pub domainname: Option<String>,
+    /// Sysctl options (KEY=VALUE)
+    #[arg(long = "sysctl", value_name = "map")]
+    pub sysctl: Vec<String>,
+    /// Add an annotation to the container (passed through to the OCI runtime) (KEY=VALUE)
+    #[arg(long = "annotation", value_name = "map")]
+    pub annotation: Vec<String>,
+}
+
+/// `HOST[:CONTAINER][:PERMISSIONS]` as docker's `parseDevice`.
+fn device(spec: &str) -> Result<Value> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let is_mode = |s: &str| !s.is_empty() && s.len() <= 3 && s.chars().all(|c| "rwm".contains(c));
+    let (host, inside, mode) = match parts[..] {
+        [h] => (h, h, "rwm"),
+        [h, m] if is_mode(m) => (h, h, m),
+        [h, c] => (h, c, "rwm"),
+        [h, c, m] if is_mode(m) => (h, c, m),
+        _ => return Err(anyhow!("invalid device specification: {spec}")),
+    };
+    if host.is_empty() || !inside.starts_with('/') {
+        return Err(anyhow!("invalid device specification: {spec}"));
+    }
+    Ok(json!({"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": mode}))
+}
+
+fn key_values(list: &[String], flag: &str) -> Result<Map<String, Value>> {
+    let mut m = Map::new();
+    for kv in list {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            anyhow!("invalid argument {kv:?} for \"--{flag}\" flag: expected KEY=VALUE")
+        })?;
+        m.insert(k.to_string(), json!(v));
+    }
+    Ok(m)
+}
+
+impl IsolationFlags {
+    /// Writes the flags into the create body's `Config` and `HostConfig`.
+    pub fn apply(&self, config: &mut Value, host: &mut Value) -> Result<()> {
+        if !self.device.is_empty() {
+            let d: Result<Vec<Value>> = self.device.iter().map(|s| device(s)).collect();
+            host["Devices"] = Value::Array(d?);
+        }
+        if !self.device_cgroup_rule.is_empty() {
+            host["DeviceCgroupRules"] = json!(self.device_cgroup_rule);
+        }
+        if !self.group_add.is_empty() {
+            host["GroupAdd"] = json!(self.group_add);
+        }
+        for (key, v) in [
+            ("PidMode", &self.pid),
+            ("IpcMode", &self.ipc),
+            ("UTSMode", &self.uts),
+            ("UsernsMode", &self.userns),
+            ("CgroupnsMode", &self.cgroupns),
+        ] {
+            if let Some(v) = v {
+                host[key] = json!(v);
+            }
+        }
+        if let Some(d) = &self.domainname {
+            config["Domainname"] = json!(d);
+        }
+        if !self.sysctl.is_empty() {
+            host["Sysctls"] = Value::Object(key_values(&self.sysctl, "sysctl")?);
+        }
+        if !self.annotation.is_empty() {
+            host["Annotations"] = Value::Object(key_values(&self.annotation, "annotation")?);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_specs_as_docker() {
+        assert_eq!(device("/dev/fuse").unwrap()["PathInContainer"], "/dev/fuse");
+        assert_eq!(device("/dev/fuse:rw").unwrap()["CgroupPermissions"], "rw");
+        let d = device("/dev/null:/dev/x:r").unwrap();
+        assert_eq!(
+            (
+                d["PathInContainer"].as_str(),
+                d["CgroupPermissions"].as_str()
+            ),
+            (Some("/dev/x"), Some("r"))
+        );
+        assert!(device("/dev/a:b:c:d").is_err());
+        assert!(device("/dev/null:relative").is_err());
+    }
+}

@@ -68,6 +68,153 @@ struct CreateArgs {
     id: String,
 }
 
+/// `update`: a resources document (`--resources FILE|-`) or the flags of runc's update.
+#[derive(clap::Args, Clone)]
+struct UpdateArgs {
+    /// linux.resources JSON from FILE, or `-` for stdin (no other flag then).
+    #[arg(short, long)]
+    resources: Option<PathBuf>,
+    /// Block IO weight (10-1000).
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    /// CPU CFS period (µs).
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    /// CPU CFS quota (µs per period; -1: none).
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CPU shares (relative weight).
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
+    cpu_share: Option<u64>,
+    /// Realtime period (µs).
+    #[arg(long = "cpu-rt-period")]
+    cpu_rt_period: Option<u64>,
+    /// Realtime runtime (µs per period).
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    /// CPUs to use (cpuset list).
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes to use (cpuset list).
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Memory limit (bytes, or with a k/m/g suffix; -1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory soft limit (bytes or k/m/g).
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    /// Memory + swap limit (bytes or k/m/g; -1: unlimited swap).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Maximum number of pids (-1: unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Container id.
+    id: String,
+}
+
+/// Parses a byte size as runc does (docker's RAMInBytes): `1024`, `64m`, `1g`, `512KiB`, `-1`.
+fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
+    let t = s.trim();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let lower = t.to_ascii_lowercase();
+    let digits = lower
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(digits);
+    let n: f64 = num.parse().map_err(|_| anyhow!("invalid --{flag} {s:?}"))?;
+    let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => bail!("invalid --{flag} {s:?}"),
+    };
+    Ok((n * mult) as i64)
+}
+
+impl UpdateArgs {
+    /// The resources document this update asks for.
+    fn document(&self) -> Result<serde_json::Value> {
+        let flags_given = self.blkio_weight.is_some()
+            || self.cpu_period.is_some()
+            || self.cpu_quota.is_some()
+            || self.cpu_share.is_some()
+            || self.cpu_rt_period.is_some()
+            || self.cpu_rt_runtime.is_some()
+            || self.cpuset_cpus.is_some()
+            || self.cpuset_mems.is_some()
+            || self.memory.is_some()
+            || self.memory_reservation.is_some()
+            || self.memory_swap.is_some()
+            || self.pids_limit.is_some();
+        if let Some(r) = &self.resources {
+            if flags_given {
+                bail!("update: --resources cannot be combined with other resource flags");
+            }
+            let data = if r.as_os_str() == "-" {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
+                    .context("read resources from stdin")?;
+                v
+            } else {
+                std::fs::read(r).with_context(|| format!("read {}", r.display()))?
+            };
+            return serde_json::from_slice(&data).context("parse resources JSON");
+        }
+        let mut doc = serde_json::json!({});
+        let mut put = |sec: &str, key: &str, v: serde_json::Value| {
+            doc[sec][key] = v;
+        };
+        if let Some(v) = self.blkio_weight {
+            put("blockIO", "weight", v.into());
+        }
+        if let Some(v) = self.cpu_period {
+            put("cpu", "period", v.into());
+        }
+        if let Some(v) = self.cpu_quota {
+            put("cpu", "quota", v.into());
+        }
+        if let Some(v) = self.cpu_share {
+            put("cpu", "shares", v.into());
+        }
+        if let Some(v) = self.cpu_rt_period {
+            put("cpu", "realtimePeriod", v.into());
+        }
+        if let Some(v) = self.cpu_rt_runtime {
+            put("cpu", "realtimeRuntime", v.into());
+        }
+        if let Some(v) = &self.cpuset_cpus {
+            put("cpu", "cpus", v.clone().into());
+        }
+        if let Some(v) = &self.cpuset_mems {
+            put("cpu", "mems", v.clone().into());
+        }
+        if let Some(v) = &self.memory {
+            put("memory", "limit", parse_bytes("memory", v)?.into());
+        }
+        if let Some(v) = &self.memory_reservation {
+            put(
+                "memory",
+                "reservation",
+                parse_bytes("memory-reservation", v)?.into(),
+            );
+        }
+        if let Some(v) = &self.memory_swap {
+            put("memory", "swap", parse_bytes("memory-swap", v)?.into());
+        }
+        if let Some(v) = self.pids_limit {
+            put("pids", "limit", v.into());
+        }
+        Ok(doc)
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Create a container (init waits for `start`).
@@ -175,6 +322,8 @@ enum Cmd {
         interval: String,
         id: String,
     },
+    /// Update a container's resource limits live (runc's `update`).
+    Update(UpdateArgs),
     /// Write a default config.json.
     Spec {
         /// Bundle directory.
@@ -379,6 +528,7 @@ fn run(cli: &Cli) -> Result<i32> {
                 std::thread::sleep(every);
             }
         }
+        Cmd::Update(u) => runtime::update::update(root, &u.id, &u.document()?)?,
         Cmd::Features => {
             let f = serde_json::json!({
                 "ociVersionMin": "1.0.0",

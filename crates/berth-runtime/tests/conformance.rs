@@ -2113,3 +2113,673 @@ fn user_namespace_joined_by_path() {
         assert!(a.rt(&["delete", "--force", &a.id]).status.success());
     });
 }
+
+// ---- issue 17: what containerd's CRI asks of a runtime (also run against crun) ----
+
+/// Why crun cannot run containers on this host (None: it can), probed once with a real run.
+fn crun_unusable() -> Option<String> {
+    static PROBE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            if !Path::new("/usr/bin/crun").exists() {
+                return Some("not installed".into());
+            }
+            let imp = Impl {
+                name: "crun",
+                bin: PathBuf::from("/usr/bin/crun"),
+            };
+            let b = Bundle::new(&imp, "probe");
+            b.config(&["true"], |_| {});
+            let (code, _, err) = b.run();
+            (code != 0).then(|| err.trim().to_string())
+        })
+        .clone()
+}
+
+/// berth-runtime, runc and (where it can run here) crun.
+fn each_with_crun(body: impl Fn(&Impl)) {
+    each(&body);
+    if !is_root() || std::env::var_os("BERTH_SKIP_CRUN").is_some() {
+        return;
+    }
+    match crun_unusable() {
+        None => {
+            eprintln!("--- crun");
+            body(&Impl {
+                name: "crun",
+                bin: PathBuf::from("/usr/bin/crun"),
+            });
+        }
+        Some(why) => eprintln!("--- crun skipped on this host: {why}"),
+    }
+}
+
+/// The five capability sets of `/proc/<who>/status` as printed by `grep Cap`.
+fn cap_lines(out: &str) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .lines()
+        .filter(|l| l.starts_with("Cap"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    v.sort();
+    v
+}
+
+const NO_CAPS: [&str; 5] = [
+    "CapAmb: 0000000000000000",
+    "CapBnd: 0000000000000000",
+    "CapEff: 0000000000000000",
+    "CapInh: 0000000000000000",
+    "CapPrm: 0000000000000000",
+];
+
+#[test]
+fn empty_or_absent_capabilities_drop_all_in_init_and_exec() {
+    each_with_crun(|imp| {
+        // Init: `"capabilities": {}` and no capabilities object at all.
+        for absent in [false, true] {
+            let b = Bundle::new(imp, "capsnone");
+            b.config(&["grep", "Cap", "/proc/self/status"], |c| {
+                if absent {
+                    c["process"].as_object_mut().unwrap().remove("capabilities");
+                } else {
+                    c["process"]["capabilities"] = json!({});
+                }
+            });
+            let (code, out, err) = b.run();
+            assert_eq!(code, 0, "[{}] absent={absent} {err}", imp.name);
+            assert_eq!(cap_lines(&out), NO_CAPS, "[{}] absent={absent}", imp.name);
+        }
+        // Exec into a container holding Docker's default set.
+        let b = Bundle::new(imp, "capsexec");
+        b.config(&["sleep", "100"], |_| {});
+        assert!(b.create(&[]).status.success(), "[{}]", imp.name);
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        let init = b.rt(&["exec", &b.id, "grep", "Cap", "/proc/1/status"]);
+        let init_caps = cap_lines(&String::from_utf8_lossy(&init.stdout));
+        assert_eq!(init_caps.len(), 5, "[{}] {init:?}", imp.name);
+        assert_ne!(init_caps, NO_CAPS, "[{}]", imp.name);
+        let proc_json = |caps: Option<Value>| {
+            let mut p = json!({
+                "terminal": false,
+                "user": {"uid": 0, "gid": 0},
+                "args": ["grep", "Cap", "/proc/self/status"],
+                "env": ["PATH=/bin"],
+                "cwd": "/"
+            });
+            if let Some(c) = caps {
+                p["capabilities"] = c;
+            }
+            let f = b.dir.join("process.json");
+            std::fs::write(&f, p.to_string()).unwrap();
+            f
+        };
+        // `{}`: nothing at all.
+        let f = proc_json(Some(json!({})));
+        let o = b.rt(&["exec", "-p", f.to_str().unwrap(), &b.id]);
+        assert!(o.status.success(), "[{}] {:?}", imp.name, o);
+        assert_eq!(
+            cap_lines(&String::from_utf8_lossy(&o.stdout)),
+            NO_CAPS,
+            "[{}]",
+            imp.name
+        );
+        // No capabilities object: the container's (what the init got, minus ambient use).
+        let f = proc_json(None);
+        let o = b.rt(&["exec", "-p", f.to_str().unwrap(), &b.id]);
+        assert!(o.status.success(), "[{}] {:?}", imp.name, o);
+        assert_eq!(
+            cap_lines(&String::from_utf8_lossy(&o.stdout)),
+            init_caps,
+            "[{}]",
+            imp.name
+        );
+        // Only a bounding set: every other set empty, but root's execve gains the bounding
+        // set back (the kernel's rule for uid 0) unless no_new_privs forbids the gain.
+        let kill = "0000000000000020";
+        for (nnp, gained) in [(false, kill), (true, "0000000000000000")] {
+            let f = proc_json(Some(json!({"bounding": ["CAP_KILL"]})));
+            let mut p: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+            p["noNewPrivileges"] = json!(nnp);
+            std::fs::write(&f, p.to_string()).unwrap();
+            let o = b.rt(&["exec", "-p", f.to_str().unwrap(), &b.id]);
+            assert!(o.status.success(), "[{}] {:?}", imp.name, o);
+            assert_eq!(
+                cap_lines(&String::from_utf8_lossy(&o.stdout)),
+                [
+                    "CapAmb: 0000000000000000".to_string(),
+                    format!("CapBnd: {kill}"),
+                    format!("CapEff: {gained}"),
+                    "CapInh: 0000000000000000".to_string(),
+                    format!("CapPrm: {gained}"),
+                ],
+                "[{}] nnp={nnp}",
+                imp.name
+            );
+        }
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+    });
+}
+
+/// Every cgroup hierarchy of this process: (mountpoint, own cgroup dir in it).
+fn own_cgroup_dirs() -> Vec<(PathBuf, PathBuf)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        let mp = PathBuf::from(pre[4]);
+        let mut key: Vec<&str> = match post[0] {
+            "cgroup2" => vec![],
+            "cgroup" => post[2]
+                .split(',')
+                .filter(|o| {
+                    o.starts_with("name=")
+                        || !matches!(
+                            *o,
+                            "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "xattr"
+                        ) && !o.starts_with("release_agent=")
+                            && *o != "clone_children"
+                })
+                .collect(),
+            _ => continue,
+        };
+        key.sort_unstable();
+        for l in own.lines() {
+            let f: Vec<&str> = l.splitn(3, ':').collect();
+            let mut ks: Vec<&str> = f[1].split(',').filter(|c| !c.is_empty()).collect();
+            ks.sort_unstable();
+            if ks == key {
+                let rel = Path::new(f[2])
+                    .strip_prefix(pre[3])
+                    .unwrap_or(Path::new(""));
+                out.push((mp.clone(), mp.join(rel)));
+            }
+        }
+    }
+    out
+}
+
+/// A cgroup `berth/<name>/run` in every hierarchy that runtime commands are started in,
+/// so that a relative cgroupsPath lands under `berth/`. Removed (depth first) on drop.
+struct RunnerCgroup {
+    tops: Vec<PathBuf>,
+    procs: Vec<std::ffi::CString>,
+    /// (mountpoint, runner dir) per hierarchy.
+    dirs: Vec<(PathBuf, PathBuf)>,
+}
+
+impl RunnerCgroup {
+    fn new(name: &str) -> RunnerCgroup {
+        let mut r = RunnerCgroup {
+            tops: vec![],
+            procs: vec![],
+            dirs: vec![],
+        };
+        for (mp, _) in own_cgroup_dirs() {
+            let top = mp.join("berth").join(name);
+            let run = top.join("run");
+            if std::fs::create_dir_all(&run).is_err() {
+                continue;
+            }
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                for d in [mp.join("berth"), top.clone(), run.clone()] {
+                    if let Ok(v) = std::fs::read_to_string(d.parent().unwrap().join(f)) {
+                        if std::fs::read_to_string(d.join(f)).is_ok_and(|x| x.trim().is_empty()) {
+                            let _ = std::fs::write(d.join(f), v.trim());
+                        }
+                    }
+                }
+            }
+            r.procs
+                .push(std::ffi::CString::new(run.join("cgroup.procs").to_str().unwrap()).unwrap());
+            r.tops.push(top);
+            r.dirs.push((mp, run));
+        }
+        r
+    }
+
+    /// A runtime command that starts inside the runner cgroups.
+    fn cmd(&self, b: &Bundle, args: &[&str]) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut c = b.cmd(args);
+        let procs = self.procs.clone();
+        // SAFETY: only open/write/close (async-signal-safe) between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                for p in &procs {
+                    let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd >= 0 {
+                        libc::write(fd, b"0".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                }
+                Ok(())
+            });
+        }
+        c
+    }
+
+    fn rt(&self, b: &Bundle, args: &[&str]) -> Output {
+        self.cmd(b, args).output().unwrap()
+    }
+}
+
+fn rmdir_tree(d: &Path) {
+    if let Ok(rd) = std::fs::read_dir(d) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                rmdir_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(d);
+}
+
+impl Drop for RunnerCgroup {
+    fn drop(&mut self) {
+        for t in &self.tops {
+            rmdir_tree(t);
+        }
+    }
+}
+
+#[test]
+fn systemd_style_cgroups_path_is_a_path_under_the_callers_cgroup() {
+    each_with_crun(|imp| {
+        let b = Bundle::new(imp, "slice");
+        let runner = RunnerCgroup::new(&b.cg_parent.replace("berth/", ""));
+        let leaf = format!("test.slice:cri-containerd:{}", b.id);
+        b.config(&["sleep", "100"], |c| {
+            c["linux"]["cgroupsPath"] = json!(leaf);
+            c["linux"]["resources"]["memory"] = json!({"limit": 48 << 20});
+            c["linux"]["resources"]["pids"] = json!({"limit": 33});
+        });
+        // The container keeps the create's stdio: files, never pipes we would wait on.
+        let out = std::fs::File::create(b.dir.join("out.txt")).unwrap();
+        let err = std::fs::File::create(b.dir.join("err.txt")).unwrap();
+        let st = runner
+            .cmd(&b, &["create", "-b", b.dir.to_str().unwrap(), &b.id])
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "[{}] {}",
+            imp.name,
+            std::fs::read_to_string(b.dir.join("err.txt")).unwrap_or_default()
+        );
+        assert!(runner.rt(&b, &["start", &b.id]).status.success());
+        b.wait_status("running");
+        let pid = b.state().unwrap()["pid"].as_i64().unwrap();
+        // cgroup v1: <own cgroup>/<path> per controller; cgroup v2: below the own cgroup's
+        // parent (runc's fs2), here `berth/<name>`.
+        let pure_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let mut checked = 0;
+        for (mp, run) in &runner.dirs {
+            let base = if pure_v2 {
+                run.parent().unwrap().to_path_buf()
+            } else {
+                run.clone()
+            };
+            let dir = base.join(&leaf);
+            let name = mp.file_name().unwrap().to_string_lossy().to_string();
+            let controllers = ["memory", "pids"];
+            if !pure_v2 && !controllers.contains(&name.as_str()) {
+                continue;
+            }
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_else(|e| panic!("[{}] {}: {e}", imp.name, dir.display()));
+            assert!(
+                procs.lines().any(|l| l.trim() == pid.to_string()),
+                "[{}] {} has {procs:?}, not {pid}",
+                imp.name,
+                dir.display()
+            );
+            let (file, want) = match (pure_v2, name.as_str()) {
+                (true, _) => ("pids.max", "33".to_string()),
+                (false, "memory") => ("memory.limit_in_bytes", (48u64 << 20).to_string()),
+                _ => ("pids.max", "33".to_string()),
+            };
+            assert_eq!(
+                std::fs::read_to_string(dir.join(file)).unwrap().trim(),
+                want,
+                "[{}] {}",
+                imp.name,
+                dir.display()
+            );
+            checked += 1;
+        }
+        assert!(checked > 0, "[{}] no hierarchy checked", imp.name);
+        let o = runner.rt(&b, &["delete", "--force", &b.id]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for (_, run) in &runner.dirs {
+            let base = if pure_v2 {
+                run.parent().unwrap().to_path_buf()
+            } else {
+                run.clone()
+            };
+            assert!(
+                !base.join(&leaf).exists(),
+                "[{}] {} left",
+                imp.name,
+                base.display()
+            );
+            assert!(
+                run.exists(),
+                "[{}] the caller's cgroup {} went",
+                imp.name,
+                run.display()
+            );
+        }
+    });
+}
+
+/// A host directory bind-mounted onto itself as its own shared peer group; unmounted
+/// (with everything below it) on drop.
+struct SharedMount {
+    dir: PathBuf,
+}
+
+fn sh_ok(script: &str) {
+    let o = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+impl SharedMount {
+    fn new(dir: PathBuf) -> SharedMount {
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let m = SharedMount { dir: dir.clone() };
+        sh_ok(&format!(
+            "mount --bind {d} {d} && mount --make-private {d} && mount --make-shared {d}"
+        ));
+        m
+    }
+}
+
+impl Drop for SharedMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+#[test]
+fn host_mounts_reach_the_container_with_rslave_and_rshared() {
+    each_with_crun(|imp| {
+        for (root_prop, opt, visible) in [
+            ("rslave", "rslave", true),
+            ("rshared", "rshared", true),
+            ("", "rslave", true),
+            ("rslave", "rprivate", false),
+        ] {
+            let b = Bundle::new(imp, "prop");
+            let shared = SharedMount::new(b.dir.join("shared"));
+            b.config(&["sleep", "100"], |c| {
+                if !root_prop.is_empty() {
+                    c["linux"]["rootfsPropagation"] = json!(root_prop);
+                }
+                c["mounts"].as_array_mut().unwrap().push(json!({
+                    "destination": "/mnt/shared",
+                    "type": "bind",
+                    "source": shared.dir,
+                    "options": ["rbind", opt]
+                }));
+            });
+            let o = b.create(&[]);
+            assert!(
+                o.status.success(),
+                "[{}] {}",
+                imp.name,
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(b.rt(&["start", &b.id]).status.success());
+            b.wait_status("running");
+            // After start, the host mounts a tmpfs below the shared source.
+            let sub = shared.dir.join("sub");
+            std::fs::create_dir_all(&sub).unwrap();
+            sh_ok(&format!(
+                "mount -t tmpfs berth-prop {0} && touch {0}/marker",
+                sub.display()
+            ));
+            let o = b.rt(&[
+                "exec",
+                &b.id,
+                "sh",
+                "-c",
+                "test -f /mnt/shared/sub/marker && echo seen || echo unseen",
+            ]);
+            let want = if visible { "seen\n" } else { "unseen\n" };
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout),
+                want,
+                "[{}] rootfsPropagation={root_prop:?} mount {opt}: {}",
+                imp.name,
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+            drop(shared);
+        }
+    });
+}
+
+/// The value of a cgroup file of the container's init, found through /proc/<pid>/cgroup
+/// (`v1` in the controller's hierarchy, `v2` on a pure cgroup v2 host).
+fn init_cgroup_file(pid: i64, ctrl: &str, v1: &str, v2: &str) -> Option<String> {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let p = cg.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let f = Path::new("/sys/fs/cgroup")
+            .join(p.trim_start_matches('/'))
+            .join(v2);
+        return std::fs::read_to_string(f)
+            .ok()
+            .map(|s| s.trim().to_string());
+    }
+    for l in cg.lines() {
+        let f: Vec<&str> = l.splitn(3, ':').collect();
+        if f.len() == 3 && f[1].split(',').any(|c| c == ctrl) {
+            let mp = std::fs::read_dir("/sys/fs/cgroup")
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().split(',').any(|c| c == ctrl))
+                })?;
+            let file = mp.join(f[2].trim_start_matches('/')).join(v1);
+            return std::fs::read_to_string(file)
+                .ok()
+                .map(|s| s.trim().to_string());
+        }
+    }
+    None
+}
+
+#[test]
+fn update_changes_resources_live_and_keeps_state_consistent() {
+    each_with_crun(|imp| {
+        let b = Bundle::new(imp, "upd");
+        b.config(&["sleep", "100"], |c| {
+            c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+            c["linux"]["resources"]["cpu"] =
+                json!({"shares": 512, "quota": 50000, "period": 100000});
+            c["linux"]["resources"]["pids"] = json!({"limit": 50});
+        });
+        assert!(b.create(&[]).status.success(), "[{}]", imp.name);
+        assert!(b.rt(&["start", &b.id]).status.success());
+        b.wait_status("running");
+        let pid = b.state().unwrap()["pid"].as_i64().unwrap();
+        let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let mem = || init_cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max");
+        let pids = || init_cgroup_file(pid, "pids", "pids.max", "pids.max");
+        let quota = || init_cgroup_file(pid, "cpu", "cpu.cfs_quota_us", "cpu.max");
+        let shares = || init_cgroup_file(pid, "cpu", "cpu.shares", "cpu.weight");
+        assert_eq!(
+            mem().as_deref(),
+            Some(&*(64u64 << 20).to_string()),
+            "[{}]",
+            imp.name
+        );
+        // Flags.
+        let o = b.rt(&[
+            "update",
+            "--memory",
+            "128m",
+            "--cpu-share",
+            "256",
+            "--cpu-quota",
+            "20000",
+            "--pids-limit",
+            "20",
+            "--cpuset-cpus",
+            "0",
+            &b.id,
+        ]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            mem().as_deref(),
+            Some(&*(128u64 << 20).to_string()),
+            "[{}]",
+            imp.name
+        );
+        assert_eq!(pids().as_deref(), Some("20"), "[{}]", imp.name);
+        if v2 {
+            assert_eq!(quota().as_deref(), Some("20000 100000"), "[{}]", imp.name);
+        } else {
+            assert_eq!(quota().as_deref(), Some("20000"), "[{}]", imp.name);
+            assert_eq!(shares().as_deref(), Some("256"), "[{}]", imp.name);
+        }
+        assert_eq!(
+            init_cgroup_file(pid, "cpuset", "cpuset.cpus", "cpuset.cpus").as_deref(),
+            Some("0"),
+            "[{}]",
+            imp.name
+        );
+        // The resources document on stdin (what containerd and berthd send).
+        let mut c = b.cmd(&["update", "--resources", "-", &b.id]);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut sin = child.stdin.take().unwrap();
+            sin.write_all(json!({"memory": {"limit": 96u64 << 20}, "pids": {"limit": 30}, "cpu": {"shares": 0}}).to_string().as_bytes()).unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            mem().as_deref(),
+            Some(&*(96u64 << 20).to_string()),
+            "[{}]",
+            imp.name
+        );
+        assert_eq!(pids().as_deref(), Some("30"), "[{}]", imp.name);
+        if !v2 {
+            assert_eq!(
+                shares().as_deref(),
+                Some("256"),
+                "[{}] 0 must leave shares",
+                imp.name
+            );
+        }
+        // From a file, unlimited pids.
+        let f = b.dir.join("res.json");
+        std::fs::write(&f, json!({"pids": {"limit": -1}}).to_string()).unwrap();
+        let o = b.rt(&["update", "-r", f.to_str().unwrap(), &b.id]);
+        assert!(
+            o.status.success(),
+            "[{}] {}",
+            imp.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(pids().as_deref(), Some("max"), "[{}]", imp.name);
+        assert_eq!(
+            mem().as_deref(),
+            Some(&*(96u64 << 20).to_string()),
+            "[{}]",
+            imp.name
+        );
+        // The container still works: ps, exec, stats; then delete removes everything.
+        let o = b.rt(&["ps", "--format", "json", &b.id]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        assert!(
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|p| p.as_i64() == Some(pid))),
+            "[{}] ps: {v}",
+            imp.name
+        );
+        let o = b.rt(&["events", "--stats", &b.id]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        assert_eq!(
+            v["data"]["memory"]["usage"]["limit"].as_u64(),
+            Some(96 << 20),
+            "[{}] {v}",
+            imp.name
+        );
+        if imp.name == "berth" {
+            // Fields that cannot change live are refused by name, unknown ones too.
+            for (doc, word) in [
+                (
+                    json!({"devices": [{"allow": true, "access": "rwm"}]}),
+                    "linux.resources.devices",
+                ),
+                (json!({"memory": {"swappiness": 3}}), "memory.swappiness"),
+                (json!({"memroy": {"limit": 1}}), "memroy"),
+            ] {
+                std::fs::write(&f, doc.to_string()).unwrap();
+                let o = b.rt(&["update", "-r", f.to_str().unwrap(), &b.id]);
+                assert!(!o.status.success(), "{doc} accepted");
+                assert!(String::from_utf8_lossy(&o.stderr).contains(word), "{:?}", o);
+            }
+            let o = b.rt(&["update", "-r", f.to_str().unwrap(), "--memory", "1m", &b.id]);
+            assert!(!o.status.success(), "--resources with flags accepted");
+            assert_eq!(mem().as_deref(), Some(&*(96u64 << 20).to_string()));
+            // The saved config follows, so a later exec sees the same limits.
+            let st: Value = serde_json::from_slice(
+                &std::fs::read(b.root.join(&b.id).join("state.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(
+                st["config"]["linux"]["resources"]["memory"]["limit"].as_u64(),
+                Some(96 << 20),
+                "{st}"
+            );
+        }
+        assert!(b.rt(&["delete", "--force", &b.id]).status.success());
+        assert!(b.state().is_none());
+        assert!(b.cgroup_parents().iter().all(|p| std::fs::read_dir(p)
+            .map(|rd| rd.flatten().all(|e| !e.path().is_dir()))
+            .unwrap_or(true)));
+    });
+}

@@ -116,6 +116,12 @@ impl Scratch {
 
     /// Starts a private containerd (no CRI plugin) and returns its socket.
     fn containerd(&mut self) -> PathBuf {
+        self.containerd_in(&[])
+    }
+
+    /// Like [`Scratch::containerd`], with containerd (so its shims and the runtimes they
+    /// run) started inside the cgroups whose `cgroup.procs` files are `procs`.
+    fn containerd_in(&mut self, procs: &[std::ffi::CString]) -> PathBuf {
         let sock = self.path("ctd.sock");
         let cfg = format!(
             "version = 2\nroot = \"{}\"\nstate = \"{}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{}\"\n",
@@ -125,10 +131,23 @@ impl Scratch {
         );
         std::fs::write(self.path("containerd.toml"), cfg).unwrap();
         let cfgp = self.path("containerd.toml");
-        self.spawn(
-            "containerd",
-            Command::new("containerd").arg("--config").arg(cfgp),
-        );
+        let mut cmd = Command::new("containerd");
+        cmd.arg("--config").arg(cfgp);
+        let procs = procs.to_vec();
+        // SAFETY: only open/write/close (async-signal-safe) between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                for p in &procs {
+                    let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd >= 0 {
+                        libc::write(fd, b"0".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                }
+                Ok(())
+            });
+        }
+        self.spawn("containerd", &mut cmd);
         wait_for(
             || sock.exists(),
             Duration::from_secs(30),
@@ -547,4 +566,225 @@ fn containerd_ctr_runs_containers_on_berth_runtime() {
     assert!(out.contains(&cg), "container not in {cg}: {out}");
     let left = ok(&mut ctr(&["containers", "ls", "-q"]));
     assert!(left.trim().is_empty(), "{left}");
+}
+
+/// `<mountpoint>/<cg_parent>/<leaf>` in every cgroup hierarchy (cpusets filled from the
+/// parents); returns the `cgroup.procs` paths. [`Scratch`] removes them on drop.
+fn runner_cgroups(s: &Scratch, leaf: &str) -> Vec<std::ffi::CString> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let mp = e.path();
+        if !mp.join("cgroup.procs").exists() {
+            continue;
+        }
+        let run = mp.join(&s.cg_parent).join(leaf);
+        if std::fs::create_dir_all(&run).is_err() {
+            continue;
+        }
+        let mut d = mp.clone();
+        for c in Path::new(&s.cg_parent).join(leaf).components() {
+            let parent = d.clone();
+            d.push(c);
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if std::fs::read_to_string(d.join(f)).is_ok_and(|v| v.trim().is_empty()) {
+                    let v = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
+                    let _ = std::fs::write(d.join(f), v.trim());
+                }
+            }
+        }
+        out.push(std::ffi::CString::new(run.join("cgroup.procs").to_str().unwrap()).unwrap());
+    }
+    out
+}
+
+/// containerd's Tasks.Update over gRPC (`ctr` has no update verb): the protobuf request is
+/// written by hand, the resources travel as JSON in an Any, as containerd's own client does.
+fn containerd_update(sock: &Path, ns: &str, id: &str, resources: &serde_json::Value) {
+    const SCRIPT: &str = r#"
+import grpc, sys
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+def field(num, data):
+    return varint(num << 3 | 2) + varint(len(data)) + data
+sock, ns, cid, res = sys.argv[1:5]
+url = b"types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+req = field(1, cid.encode()) + field(2, field(1, url) + field(2, res.encode()))
+ch = grpc.insecure_channel("unix://" + sock)
+call = ch.unary_unary("/containerd.services.tasks.v1.Tasks/Update")
+call(req, metadata=[("containerd-namespace", ns)], timeout=30)
+"#;
+    ok(Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(sock)
+        .arg(ns)
+        .arg(id)
+        .arg(resources.to_string()));
+}
+
+/// The cgroup of `pid` in the hierarchy of `ctrl` (from /proc/<pid>/cgroup).
+fn cgroup_of(pid: i32, ctrl: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.splitn(3, ':').collect();
+            (f.len() == 3 && f[1].split(',').any(|c| c == ctrl)).then(|| f[2].to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// The pid and status of task `id` in `ctr task ls`.
+fn ctr_task(out: &str, id: &str) -> Option<(i32, String)> {
+    out.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 3 && f[0] == id).then(|| (f[1].parse().unwrap_or(0), f[2].to_string()))
+    })
+}
+
+/// What containerd's CRI plugin does with a runtime, driven through `ctr` and the tasks API
+/// on a private containerd: a systemd-style cgroupsPath (`test.slice:cri-containerd:<id>`,
+/// as containerd 1.6 hands it with the cgroupfs driver) placed below the shim's cgroup,
+/// run, exec with exit codes, live update of the memory limit (`<runtime> update
+/// --resources -`), kill and delete leaving no cgroup. One body for berth-runtime and runc.
+#[test]
+fn containerd_tasks_run_exec_update_kill_delete_on_berth_runtime_and_runc() {
+    let Some(bins) = need(
+        "containerd_tasks_run_exec_update_kill_delete_on_berth_runtime_and_runc",
+        &[
+            ("containerd", &["/usr/bin/containerd"]),
+            ("ctr", &["/usr/bin/ctr"]),
+            (
+                "python3-grpcio",
+                &["/usr/lib/python3/dist-packages/grpc/__init__.py"],
+            ),
+        ],
+    ) else {
+        return;
+    };
+    let mut s = Scratch::new("cri");
+    let procs = runner_cgroups(&s, "ctd");
+    assert!(!procs.is_empty());
+    let sock = s.containerd_in(&procs);
+    let ns = uniq("ns");
+    let ctr = |args: &[&str]| -> Command {
+        let mut c = Command::new(&bins[1]);
+        c.arg("-a").arg(&sock).args(["-n", &ns]).args(args);
+        c
+    };
+    let img = "docker.io/berthtest/bb:latest";
+    let archive = docker_archive(&s, img);
+    ok(&mut ctr(&["image", "import", archive.to_str().unwrap()]));
+    let mut runtimes = vec![("berth", runtime_bin())];
+    if Path::new("/usr/sbin/runc").exists() {
+        runtimes.push(("runc", PathBuf::from("/usr/sbin/runc")));
+    }
+    for (name, rt) in runtimes {
+        let id = uniq(&format!("t{name}"));
+        let cg = format!("test.slice:cri-containerd:{id}");
+        let rt_root = s.path(&format!("rt-{name}"));
+        ok(&mut ctr(&[
+            "run",
+            "-d",
+            "--runtime",
+            "io.containerd.runc.v2",
+            "--runc-binary",
+            rt.to_str().unwrap(),
+            "--runc-root",
+            rt_root.to_str().unwrap(),
+            "--cgroup",
+            &cg,
+            "--memory-limit",
+            &(64u64 << 20).to_string(),
+            img,
+            &id,
+            "sleep",
+            "1000",
+        ]));
+        let tasks = ok(&mut ctr(&["task", "ls"]));
+        let (pid, status) = ctr_task(&tasks, &id).unwrap_or_else(|| panic!("[{name}] {tasks}"));
+        assert_eq!(status, "RUNNING", "[{name}] {tasks}");
+        // Placement: below the shim's own cgroup (containerd's: ours, under berth/).
+        let want = format!("/{}/ctd/{cg}", s.cg_parent);
+        assert_eq!(cgroup_of(pid, "memory"), want, "[{name}]");
+        assert_eq!(cgroup_of(pid, "pids"), want, "[{name}]");
+        let limit = |p: i32| {
+            let f = Path::new("/sys/fs/cgroup/memory")
+                .join(cgroup_of(p, "memory").trim_start_matches('/'))
+                .join("memory.limit_in_bytes");
+            std::fs::read_to_string(&f)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        assert_eq!(limit(pid), (64u64 << 20).to_string(), "[{name}]");
+        // exec: output and exit code.
+        let (code, out, err) = run(&mut ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            "e1",
+            &id,
+            "sh",
+            "-c",
+            "echo in-$((6*7)); grep -c . /proc/1/cmdline; exit 3",
+        ]));
+        assert_eq!(code, 3, "[{name}] {out} {err}");
+        assert!(
+            out.starts_with(
+                "in-42
+"
+            ),
+            "[{name}] {out}"
+        );
+        // Live update through the tasks API: the shim runs `<runtime> update --resources -`.
+        containerd_update(
+            &sock,
+            &ns,
+            &id,
+            &serde_json::json!({"memory": {"limit": 128u64 << 20}, "pids": {"limit": 77}}),
+        );
+        assert_eq!(limit(pid), (128u64 << 20).to_string(), "[{name}]");
+        let pids_max = Path::new("/sys/fs/cgroup/pids")
+            .join(cgroup_of(pid, "pids").trim_start_matches('/'))
+            .join("pids.max");
+        assert_eq!(
+            std::fs::read_to_string(&pids_max)
+                .unwrap_or_default()
+                .trim(),
+            "77",
+            "[{name}]"
+        );
+        // ps still works after the update (the runtime's state is consistent).
+        let ps = ok(&mut ctr(&["task", "ps", &id]));
+        assert!(ps.contains(&pid.to_string()), "[{name}] {ps}");
+        // kill, then delete: nothing left.
+        ok(&mut ctr(&["task", "kill", "-s", "SIGKILL", &id]));
+        wait_for(
+            || {
+                let (_, t, _) = run(&mut ctr(&["task", "ls"]));
+                ctr_task(&t, &id).is_some_and(|(_, st)| st == "STOPPED")
+            },
+            Duration::from_secs(20),
+            || format!("[{name}] task never stopped"),
+        );
+        ok(&mut ctr(&["task", "delete", &id]));
+        ok(&mut ctr(&["container", "delete", &id]));
+        let leaf = Path::new("/sys/fs/cgroup/memory").join(want.trim_start_matches('/'));
+        assert!(!leaf.exists(), "[{name}] {} left", leaf.display());
+        let left = ok(&mut ctr(&["containers", "ls", "-q"]));
+        assert!(left.trim().is_empty(), "[{name}] {left}");
+    }
+    let _ = run(&mut ctr(&["image", "rm", img]));
 }

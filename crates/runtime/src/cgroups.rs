@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 struct Hierarchy {
     mountpoint: PathBuf,
+    /// The cgroup this mount shows at its mountpoint (`/` unless mounted from a namespace).
+    root: PathBuf,
     /// v1 controllers (empty for cgroup2).
     controllers: Vec<String>,
     v2: bool,
@@ -29,9 +31,11 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
             continue;
         }
         let mp = PathBuf::from(pre[4].replace("\\040", " "));
+        let root = PathBuf::from(pre[3].replace("\\040", " "));
         match post[0] {
             "cgroup2" => out.push(Hierarchy {
                 mountpoint: mp,
+                root,
                 controllers: vec![],
                 v2: true,
             }),
@@ -57,6 +61,7 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
                 if !ctrls.is_empty() && !out.iter().any(|h: &Hierarchy| h.controllers == ctrls) {
                     out.push(Hierarchy {
                         mountpoint: mp,
+                        root,
                         controllers: ctrls,
                         v2: false,
                     });
@@ -66,6 +71,38 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
         }
     }
     Ok(out)
+}
+
+/// The calling process's own cgroup directory in hierarchy `h` (from /proc/self/cgroup):
+/// where runc's cgroupfs driver puts a relative cgroupsPath.
+fn own_dir(h: &Hierarchy, own: &str) -> Result<PathBuf> {
+    let mut want: Vec<&str> = h.controllers.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    for line in own.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let mut have: Vec<&str> = ctrls.split(',').filter(|c| !c.is_empty()).collect();
+        have.sort_unstable();
+        if have != want {
+            continue;
+        }
+        let rel = Path::new(path)
+            .strip_prefix(&h.root)
+            .map_err(|_| {
+                Error::Unsupported(format!(
+                    "own cgroup {path} is outside the cgroup mount at {}",
+                    h.mountpoint.display()
+                ))
+            })?
+            .to_path_buf();
+        return Ok(h.mountpoint.join(rel));
+    }
+    Err(Error::Unsupported(format!(
+        "relative cgroupsPath: no own cgroup for the hierarchy at {}",
+        h.mountpoint.display()
+    )))
 }
 
 /// The cgroup directories of one container, persisted in its state.
@@ -121,30 +158,53 @@ pub const DEFAULT_ALLOWED_DEVICES: [&str; 11] = [
 impl Cgroup {
     /// Maps `path` under every mounted hierarchy (v1 controllers, or the cgroup2 root when
     /// no v1 controller is mounted). Nothing is created yet.
+    ///
+    /// As runc's cgroupfs driver, an absolute path is taken from each hierarchy's root and a
+    /// relative one (such as the `slice:prefix:name` containerd hands over even without the
+    /// systemd driver) from the calling process's own cgroup — on pure cgroup v2 from its
+    /// parent, whose subtree can enable controllers.
     pub fn new(path: &Path) -> Result<Cgroup> {
-        if path.to_string_lossy().contains(':') {
-            return Err(Error::Unsupported(
-                "systemd cgroupsPath (slice:prefix:name)".into(),
-            ));
-        }
         let rel = clean_rel(path)?;
+        let relative = !path.is_absolute();
         let hs = hierarchies()?;
+        let own = if relative {
+            std::fs::read_to_string("/proc/self/cgroup").ctx(|| "read /proc/self/cgroup".into())?
+        } else {
+            String::new()
+        };
+        let base = |h: &Hierarchy, v2_leaf: bool| -> Result<PathBuf> {
+            if !relative {
+                return Ok(h.mountpoint.clone());
+            }
+            let d = own_dir(h, &own)?;
+            Ok(match d.parent() {
+                Some(p) if v2_leaf && d != h.mountpoint => p.to_path_buf(),
+                _ => d,
+            })
+        };
         let mut cg = Cgroup {
-            path: PathBuf::from("/").join(&rel),
+            path: if relative {
+                rel.clone()
+            } else {
+                PathBuf::from("/").join(&rel)
+            },
             ..Default::default()
         };
         let any_v1 = hs.iter().any(|h| !h.v2);
         let force_bpf = std::env::var_os(DEVICE_BPF_ENV).is_some_and(|v| v == "1");
-        for h in hs {
+        for h in &hs {
             if h.v2 {
                 if !any_v1 {
-                    cg.v2 = Some((h.mountpoint.join(&rel), h.mountpoint.clone()));
+                    cg.v2 = Some((base(h, true)?.join(&rel), h.mountpoint.clone()));
                 } else if force_bpf && cg.unified.is_none() {
-                    cg.unified = Some((h.mountpoint.join(&rel), h.mountpoint.clone()));
+                    cg.unified = Some((base(h, false)?.join(&rel), h.mountpoint.clone()));
                 }
             } else {
-                cg.v1
-                    .push((h.controllers.clone(), h.mountpoint.join(&rel), h.mountpoint));
+                cg.v1.push((
+                    h.controllers.clone(),
+                    base(h, false)?.join(&rel),
+                    h.mountpoint.clone(),
+                ));
             }
         }
         if cg.v1.is_empty() && cg.v2.is_none() {
@@ -288,23 +348,27 @@ impl Cgroup {
     }
 
     /// Removes the container's directories, then its now-empty parents below the first
-    /// component of the configured path (EBUSY/ENOTEMPTY on a parent means another container:
+    /// component of the configured path (relative paths: below the cgroup they were resolved
+    /// from) (EBUSY/ENOTEMPTY on a parent means another container:
     /// left alone). The first component (`berth/` for berthd) is a parent shared with other
     /// runtimes and daemons: removing it would race their `mkdir -p` of a sibling (runc's
     /// MkdirAll fails with ENOENT), so it stays, as runc and crun leave theirs.
     pub fn destroy(&self) -> Result<()> {
-        let mut bases: Vec<PathBuf> = self.v1.iter().map(|(_, _, m)| m.clone()).collect();
-        if let Some((_, m)) = &self.v2 {
-            bases.push(m.clone());
-        }
-        if let Some((_, m)) = &self.unified {
-            bases.push(m.clone());
-        }
+        // The configured path hangs below `base` (the hierarchy's root, or for a relative
+        // path the cgroup it was resolved from): nothing at or above it is ours.
+        let depth = self
+            .path
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .count();
         let mut last_err = None;
-        for (dir, base) in self.dirs().into_iter().zip(bases) {
+        for dir in self.dirs() {
             if !dir.exists() {
                 continue;
             }
+            let Some(base) = dir.ancestors().nth(depth).map(Path::to_path_buf) else {
+                continue;
+            };
             let mut ok = false;
             for i in 0..200 {
                 match std::fs::remove_dir(&dir) {
@@ -377,18 +441,44 @@ impl Cgroup {
             if m.kernel().is_some() || m.kernel_tcp().is_some() {
                 return Err(Error::Unsupported("linux.resources.memory.kernel".into()));
             }
-            if let Some(l) = m.limit() {
-                write_file(&d.join("memory.limit_in_bytes"), &l.to_string())?;
+            let memsw = d.join("memory.memsw.limit_in_bytes");
+            let mut swap = m.swap();
+            // As runc: an unlimited memory without a swap value makes swap unlimited too.
+            if m.limit() == Some(-1) && swap.is_none() && memsw.exists() {
+                swap = Some(-1);
             }
-            if let Some(s) = m.swap() {
-                let f = d.join("memory.memsw.limit_in_bytes");
-                if f.exists() {
-                    write_file(&f, &s.to_string())?;
-                } else if s != -1 && Some(s) != m.limit() {
+            if let Some(s) = swap {
+                if !memsw.exists() && s != -1 && Some(s) != m.limit() {
                     return Err(Error::Unsupported(
                         "memory swap limit (no swap accounting)".into(),
                     ));
                 }
+            }
+            let write_limit = || -> Result<()> {
+                match m.limit() {
+                    Some(l) => write_file(&d.join("memory.limit_in_bytes"), &l.to_string()),
+                    None => Ok(()),
+                }
+            };
+            let write_swap = || -> Result<()> {
+                match swap.filter(|_| memsw.exists()) {
+                    Some(s) => write_file(&memsw, &s.to_string()),
+                    None => Ok(()),
+                }
+            };
+            // memory+swap may never be below memory: raise it first when it grows (as runc).
+            let cur: u64 = std::fs::read_to_string(d.join("memory.limit_in_bytes"))
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(u64::MAX);
+            let swap_first =
+                m.limit().is_some() && swap.is_some_and(|s| s == -1 || (s > 0 && cur < s as u64));
+            if swap_first {
+                write_swap()?;
+                write_limit()?;
+            } else {
+                write_limit()?;
+                write_swap()?;
             }
             if let Some(v) = m.reservation() {
                 write_file(&d.join("memory.soft_limit_in_bytes"), &v.to_string())?;

@@ -717,7 +717,18 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32> {
         Status::Running | Status::Created => {}
         st => return Err(Error::State(format!("cannot exec in a {st} container"))),
     }
-    let terminal = o.process.terminal().unwrap_or(false);
+    // As runc: an exec process without a capabilities object gets the container's; an
+    // empty object (`{}`) means no capabilities at all.
+    let mut process = o.process.clone();
+    if process.capabilities().is_none() {
+        let caps = s
+            .config
+            .process()
+            .as_ref()
+            .and_then(|p| p.capabilities().clone());
+        process.set_capabilities(caps);
+    }
+    let terminal = process.terminal().unwrap_or(false);
     if terminal && o.console_socket.is_none() {
         return Err(Error::Config("terminal requires --console-socket".into()));
     }
@@ -776,7 +787,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32> {
             let c2 = clone_fork(libc::CLONE_PARENT)?;
             if c2 == 0 {
                 init::exec_process(ExecCtx {
-                    process: &o.process,
+                    process: &process,
                     console,
                     chan: &child,
                     preserve_fds: o.preserve_fds,

@@ -3,7 +3,7 @@
 //!
 //! The entry points are in [`container`]: [`container::create`], [`container::start`],
 //! [`container::run`], [`container::exec`], [`container::kill`], [`container::delete`],
-//! [`container::state`], [`container::list`].
+//! [`container::state`], [`container::list`]; [`update::update`] changes resources live.
 
 pub mod bpf;
 pub mod cgroups;
@@ -21,6 +21,7 @@ pub mod stats;
 pub mod sync;
 pub mod terminal;
 pub mod timens;
+pub mod update;
 pub mod userns;
 pub mod util;
 

@@ -73,30 +73,22 @@ fn caps_err(what: &str, e: caps::errors::CapsError) -> Error {
     Error::Child(format!("{what}: {e}"))
 }
 
-/// Switches user and groups and applies the five capability sets.
+/// Switches user and groups and applies the five capability sets. As runc: a set that is
+/// absent (`"capabilities": {}`) is empty, and so is every set when the process has no
+/// capabilities object at all — "drop ALL" drops all, the bounding set included.
 pub fn set_user_and_caps(p: &Process) -> Result<()> {
     let c: Option<&LinuxCapabilities> = p.capabilities().as_ref();
-    let bounding = c.map(|c| to_caps(c.bounding())).transpose()?.flatten();
-    let effective = c
-        .map(|c| to_caps(c.effective()))
-        .transpose()?
-        .flatten()
-        .unwrap_or_default();
-    let permitted = c
-        .map(|c| to_caps(c.permitted()))
-        .transpose()?
-        .flatten()
-        .unwrap_or_default();
-    let inheritable = c
-        .map(|c| to_caps(c.inheritable()))
-        .transpose()?
-        .flatten()
-        .unwrap_or_default();
-    let ambient = c
-        .map(|c| to_caps(c.ambient()))
-        .transpose()?
-        .flatten()
-        .unwrap_or_default();
+    let set = |f: fn(&LinuxCapabilities) -> &Option<Capabilities>| -> Result<caps::CapsHashSet> {
+        Ok(c.map(|c| to_caps(f(c)))
+            .transpose()?
+            .flatten()
+            .unwrap_or_default())
+    };
+    let bounding = Some(set(LinuxCapabilities::bounding)?);
+    let effective = set(LinuxCapabilities::effective)?;
+    let permitted = set(LinuxCapabilities::permitted)?;
+    let inheritable = set(LinuxCapabilities::inheritable)?;
+    let ambient = set(LinuxCapabilities::ambient)?;
     if let Some(b) = &bounding {
         for cap in caps::all() {
             if !b.contains(&cap) {

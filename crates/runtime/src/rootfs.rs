@@ -112,20 +112,12 @@ pub struct RootfsCtx<'a> {
 /// Prepares mounts and devices under the rootfs (before pivot_root).
 pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
-    let prop = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .unwrap_or("rprivate");
-    let pflag = propagation_flag(prop)
-        .ok_or_else(|| Error::Config(format!("bad rootfsPropagation {prop}")))?;
-    // Nothing we do may leak to the host: make everything private first, then apply the
-    // requested propagation (slave/shared) to the whole tree.
-    mount(
-        None,
-        Path::new("/"),
-        None,
-        libc::MS_REC | libc::MS_PRIVATE,
-        None,
-    )?;
+    let pflag = root_propagation_flag(ctx.spec)?;
+    // As runc: the requested propagation (rslave by default) straight away, so mounts the
+    // host makes later under a shared source still reach the container; the rootfs's parent
+    // mount is made private so that binding the rootfs (and pivot_root) leaks nothing.
+    mount(None, Path::new("/"), None, pflag, None)?;
+    parent_mount_private(ctx.rootfs)?;
     mount(
         Some(ctx.rootfs),
         ctx.rootfs,
@@ -153,8 +145,74 @@ pub fn prepare(ctx: &RootfsCtx) -> Result<()> {
     if ctx.terminal {
         ensure_file(&ctx.rootfs.join("dev/console"))?;
     }
-    let _ = pflag;
     Ok(())
+}
+
+/// The mount flags of `linux.rootfsPropagation`; runc's default when unset is rslave.
+fn root_propagation_flag(spec: &Spec) -> Result<libc::c_ulong> {
+    match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+    {
+        None => Ok(libc::MS_SLAVE | libc::MS_REC),
+        Some(p) => propagation_flag(p)
+            .filter(|f| f & (libc::MS_SHARED | libc::MS_SLAVE | libc::MS_PRIVATE) != 0)
+            .ok_or_else(|| Error::Config(format!("bad rootfsPropagation {p}"))),
+    }
+}
+
+/// Makes the mount holding `rootfs` private when it is shared (only that mount): the bind
+/// of the rootfs then joins no peer group of the host, and pivot_root accepts it.
+fn parent_mount_private(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo".into())?;
+    let mut best: Option<(PathBuf, bool)> = None;
+    for line in info.lines() {
+        let Some((pre, _)) = line.split_once(" - ") else {
+            continue;
+        };
+        let f: Vec<&str> = pre.split(' ').collect();
+        if f.len() < 6 {
+            continue;
+        }
+        let mp = PathBuf::from(unescape_mountinfo(f[4]));
+        if !rootfs.starts_with(&mp) {
+            continue;
+        }
+        let shared = f[6..].iter().any(|o| o.starts_with("shared:"));
+        // Later lines stack over earlier ones at the same mountpoint.
+        if best
+            .as_ref()
+            .is_none_or(|(b, _)| mp.as_os_str().len() >= b.as_os_str().len())
+        {
+            best = Some((mp, shared));
+        }
+    }
+    match best {
+        Some((mp, true)) => mount(None, &mp, None, libc::MS_PRIVATE, None),
+        _ => Ok(()),
+    }
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, …).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn mount_one(ctx: &RootfsCtx, m: &Mount) -> Result<()> {
@@ -457,17 +515,23 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
     std::env::set_current_dir("/").ctx(|| "chdir /".into())
 }
 
-/// After pivot_root: applies `linux.rootfsPropagation` (shared/slave) to the new root
-/// (pivot_root itself needs private mounts).
+/// After pivot_root: applies `linux.rootfsPropagation` again to the new root (the old
+/// root was made rslave to detach it), as runc does.
 pub fn root_propagation(spec: &Spec) -> Result<()> {
-    let prop = spec
+    match spec
         .linux()
         .as_ref()
         .and_then(|l| l.rootfs_propagation().as_deref())
-        .unwrap_or("rprivate");
-    match propagation_flag(prop) {
-        Some(f) if f & libc::MS_PRIVATE == 0 => mount(None, Path::new("/"), None, f, None),
-        _ => Ok(()),
+        .filter(|p| !p.is_empty())
+    {
+        Some(_) => mount(
+            None,
+            Path::new("/"),
+            None,
+            root_propagation_flag(spec)?,
+            None,
+        ),
+        None => Ok(()),
     }
 }
 

@@ -1,0 +1,456 @@
+//! `berth compose` end to end against a private berthd, and the same project body driven by
+//! Debian's `docker-compose` 1.29 (the Python v1 client) against berthd, so a difference
+//! between the two clients (or a gap in berthd's API for either) is a failing test.
+//!
+//! Known v1/v2 differences the shared body allows for: v1 names containers
+//! `<project>_<service>_<n>` (v2 and berth: `<project>-<service>-<n>`); v1 computes its own
+//! config hash (so the two clients do not share "unchanged" decisions on one project).
+
+use integration::netcfg::{free_port, leftovers, pick_subnet};
+use integration::{Daemon, Out};
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which compose client drives the project.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Client {
+    /// `berth compose`.
+    Berth,
+    /// Debian's docker-compose 1.29 (Python).
+    DockerComposeV1,
+}
+
+/// A project directory plus the client and daemon to drive it with.
+struct Proj<'a> {
+    d: &'a Daemon,
+    client: Client,
+    dir: PathBuf,
+    name: String,
+}
+
+impl<'a> Proj<'a> {
+    fn new(d: &'a Daemon, client: Client, yaml: &str) -> Proj<'a> {
+        let name = integration::unique("cp");
+        let dir = d.root.join(format!("proj-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+        Proj { d, client, dir, name }
+    }
+
+    /// Runs a compose command with extra environment variables.
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let mut c = match self.client {
+            Client::Berth => {
+                let mut c = Command::new(integration::daemon::bin("berth"));
+                c.arg("-H").arg(self.d.host()).arg("compose");
+                c
+            }
+            Client::DockerComposeV1 => {
+                let mut c = Command::new("docker-compose");
+                c.env("DOCKER_HOST", self.d.host())
+                    .env("DOCKER_CONFIG", self.d.root.join("docker-config"))
+                    .env("COMPOSE_INTERACTIVE_NO_CLI", "1");
+                c
+            }
+        };
+        c.arg("-p").arg(&self.name).arg("-f").arg(self.dir.join("compose.yaml"));
+        c.args(args).current_dir(&self.dir).stdin(Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().expect("run compose client");
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_env(args, &[])
+    }
+
+    /// The container name of replica `n` of `service` as this client names it.
+    fn cname(&self, service: &str, n: u32) -> String {
+        match self.client {
+            Client::Berth => format!("{}-{service}-{n}", self.name),
+            Client::DockerComposeV1 => format!("{}_{service}_{n}", self.name),
+        }
+    }
+
+    /// (name, id) of the project's containers (all states), sorted by name.
+    fn containers(&self) -> Vec<(String, String)> {
+        let out = self
+            .d
+            .berth([
+                "ps",
+                "-a",
+                "--no-trunc",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.name),
+                "--format",
+                "{{.Names}} {{.ID}}",
+            ])
+            .ok();
+        let mut v: Vec<(String, String)> = out
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn id(&self, service: &str, n: u32) -> String {
+        let name = self.cname(service, n);
+        self.containers()
+            .into_iter()
+            .find(|(c, _)| *c == name)
+            .unwrap_or_else(|| panic!("no container {name}: {:?}", self.containers()))
+            .1
+    }
+
+    fn started_at(&self, id: &str) -> String {
+        self.d.berth(["inspect", "-f", "{{.State.StartedAt}}", id]).ok()
+    }
+
+    fn exists(&self, kind: &str, name: &str) -> bool {
+        self.d.berth([kind, "inspect", name]).code == 0
+    }
+}
+
+/// GET / on 127.0.0.1:port until it answers (or 20 s).
+fn http_get(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::Write;
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if let Some((_, body)) = buf.split_once("\r\n\r\n") {
+                if buf.starts_with("HTTP/1.") {
+                    return body.trim().to_string();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing answered on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The shared project: web (published port, waits for db healthy), db (named volume,
+/// healthcheck, serves its data to the project network), worker (scaled, changed).
+fn app_yaml(port: u16, subnet: &str) -> String {
+    format!(
+        r#"services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["127.0.0.1:{port}:80"]
+    stop_signal: SIGKILL
+    depends_on:
+      db:
+        condition: service_healthy
+  db:
+    image: busybox
+    command: ["sh", "-c", "echo db-ready; [ -f /data/msg ] || echo $$MSG > /data/msg; exec httpd -f -p 8080 -h /data"]
+    environment:
+      MSG: "${{MSG:-stored}}"
+    volumes: ["data:/data"]
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /data/msg"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+  worker:
+    image: busybox
+    command: ["sleep", "3600"]
+    environment:
+      TAG: "${{TAG:-one}}"
+    stop_signal: SIGKILL
+volumes:
+  data: {{}}
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: {subnet}
+"#
+    )
+}
+
+/// The one body both clients must pass.
+fn lifecycle(client: Client) {
+    let d = Daemon::with_busybox();
+    let port = free_port();
+    let p = Proj::new(&d, client, &app_yaml(port, &pick_subnet()));
+    let net = format!("{}_default", p.name);
+    let vol = format!("{}_data", p.name);
+
+    let up = p.run(&["up", "-d"]);
+    assert_eq!(up.code, 0, "up: {up:?}\n{}", d.log());
+    assert!(p.exists("network", &net) && p.exists("volume", &vol));
+    assert_eq!(http_get(port), "hello-from-web");
+    let health = d.berth(["inspect", "-f", "{{.State.Health.Status}}", &p.id("db", 1)]).ok();
+    assert_eq!(health, "healthy", "web started only after db was healthy");
+    // service discovery by service name on the project network
+    let got = p.run(&["exec", "-T", "web", "wget", "-q", "-O", "-", "http://db:8080/msg"]);
+    assert_eq!(got.ok(), "stored", "{got:?}");
+
+    // up twice is a no-op: same containers, not restarted
+    let before: Vec<(String, String, String)> =
+        p.containers().into_iter().map(|(n, id)| (n, id.clone(), p.started_at(&id))).collect();
+    assert_eq!(before.len(), 3, "{before:?}");
+    p.run(&["up", "-d"]).ok();
+    let after: Vec<(String, String, String)> =
+        p.containers().into_iter().map(|(n, id)| (n, id.clone(), p.started_at(&id))).collect();
+    assert_eq!(before, after, "a second up changed something");
+
+    // a changed config recreates only that service
+    let (web, db, worker) = (p.id("web", 1), p.id("db", 1), p.id("worker", 1));
+    p.run_env(&["up", "-d"], &[("TAG", "two")]).ok();
+    assert_eq!(p.id("web", 1), web);
+    assert_eq!(p.id("db", 1), db);
+    assert_ne!(p.id("worker", 1), worker, "worker was not recreated");
+    let env = d.berth(["inspect", "-f", "{{json .Config.Env}}", &p.id("worker", 1)]).ok();
+    assert!(env.contains("TAG=two"), "{env}");
+
+    // scale up and down by container number
+    p.run_env(&["up", "-d", "--scale", "worker=3"], &[("TAG", "two")]).ok();
+    let names: Vec<String> = p.containers().into_iter().map(|c| c.0).collect();
+    for n in 1..=3 {
+        assert!(names.contains(&p.cname("worker", n)), "{names:?}");
+    }
+    assert_eq!(p.id("web", 1), web, "scaling worker touched web");
+    p.run_env(&["up", "-d", "--scale", "worker=1"], &[("TAG", "two")]).ok();
+    let names: Vec<String> = p.containers().into_iter().map(|c| c.0).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&p.cname("worker", 1)));
+
+    // ps lists the running containers
+    let ps = p.run(&["ps", "-q"]).ok();
+    assert_eq!(ps.lines().count(), 3, "{ps}");
+
+    // down keeps the named volume; data persists into the next up
+    p.run(&["down"]).ok();
+    assert!(p.containers().is_empty(), "{:?}", p.containers());
+    assert!(!p.exists("network", &net), "network left after down");
+    assert!(p.exists("volume", &vol), "down removed the named volume");
+    p.run_env(&["up", "-d"], &[("MSG", "overwritten")]).ok();
+    let got = p.run(&["exec", "-T", "web", "wget", "-q", "-O", "-", "http://db:8080/msg"]);
+    assert_eq!(got.ok(), "stored", "data did not survive down/up");
+
+    // down -v removes everything
+    p.run(&["down", "-v"]).ok();
+    assert!(p.containers().is_empty());
+    assert!(!p.exists("network", &net));
+    assert!(!p.exists("volume", &vol), "down -v left the volume");
+    finish(d);
+}
+
+fn finish(mut d: Daemon) {
+    let ids = d.container_ids();
+    assert!(ids.is_empty(), "containers left: {ids:?}");
+    d.stop();
+    let left = leftovers(&d.net_tag, &d.exec_root());
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", d.log());
+}
+
+fn docker_compose_v1() -> bool {
+    Command::new("docker-compose").arg("version").output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn lifecycle_berth_compose() {
+    lifecycle(Client::Berth);
+}
+
+#[test]
+fn lifecycle_docker_compose_v1() {
+    assert!(
+        docker_compose_v1(),
+        "docker-compose (Debian package docker-compose, in BERTH_TEST_APT_PACKAGES) is not installed"
+    );
+    lifecycle(Client::DockerComposeV1);
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// Bad input: each is one error naming the problem, and nothing is created.
+#[test]
+fn bad_projects_create_nothing() {
+    let d = Daemon::with_busybox();
+    let cases = [
+        ("services:\n  a:\n    image: busybox\n    security_opt: [x]\n", "services.a.security_opt"),
+        ("services:\n  a:\n    image: busybox\n    imagee: x\n", "imagee"),
+        ("services:\n  a:\n    image: busybox\n    depends_on: [b]\n", "undefined service \"b\""),
+        ("services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n", "cycle"),
+        ("services:\n  a:\n    image: \"${NEEDED:?set NEEDED}\"\n", "set NEEDED"),
+        ("services:\n  a:\n    image: busybox\n    ports: [\"80:abc\"]\n", "services.a.ports[0]"),
+        ("services:\n  a:\n    image: busybox\n    volumes: [\"v:rel\"]\n", "services.a.volumes[0]"),
+        ("services:\n  a:\n    image: busybox\n   bad: indent\n", "invalid YAML"),
+    ];
+    for (yaml, want) in cases {
+        let p = Proj::new(&d, Client::Berth, yaml);
+        let e = p.run(&["up", "-d"]).err();
+        assert!(e.contains(want), "{yaml:?}: want {want:?} in {e:?}");
+        assert!(!p.exists("network", &format!("{}_default", p.name)), "{yaml:?} created a network");
+    }
+    // an external network that does not exist: refused before any container is made
+    let p = Proj::new(
+        &d,
+        Client::Berth,
+        "services:\n  a:\n    image: busybox\n    networks: [ext]\nnetworks:\n  ext:\n    external: true\n    name: nosuchnet-xyz\n",
+    );
+    let e = p.run(&["up", "-d"]).err();
+    assert!(e.contains("nosuchnet-xyz") && e.contains("external"), "{e}");
+    assert!(p.containers().is_empty());
+    // an image that cannot be pulled: says which service, and down cleans up
+    let p = Proj::new(&d, Client::Berth, "services:\n  a:\n    image: busybox\n    command: [sleep, '60']\n    stop_signal: SIGKILL\n  b:\n    image: 127.0.0.1:1/none/such:img\n    depends_on: [a]\n");
+    let e = p.run(&["up", "-d"]).err();
+    assert!(e.contains("\"b\""), "{e}");
+    p.run(&["down"]).ok();
+    assert!(p.containers().is_empty());
+    assert!(!p.exists("network", &format!("{}_default", p.name)));
+    finish(d);
+}
+
+/// The other verbs: config, logs, run --rm, exec, port, top, images, stop/start/restart,
+/// kill, rm, build, depends_on service_completed_successfully, named networks with aliases
+/// and a fixed address, profiles, remove-orphans.
+#[test]
+fn verbs_build_and_networks() {
+    let d = Daemon::with_busybox();
+    let port = free_port();
+    let subnet = pick_subnet();
+    let base: String = subnet.rsplit_once('.').unwrap().0.to_string();
+    let yaml = format!(
+        r#"x-kill: &kill
+  stop_signal: SIGKILL
+services:
+  init:
+    image: busybox
+    command: "sh -c 'echo init-done'"
+  app:
+    <<: *kill
+    build:
+      context: ./app
+      args:
+        GREETING: built-ok
+    command: ["sh", "-c", "echo app-started; exec httpd -f -p 80 -h /srv"]
+    ports:
+      - target: 80
+        published: "{port}"
+        host_ip: 127.0.0.1
+    networks:
+      back:
+        aliases: [api]
+        ipv4_address: {base}.50
+    depends_on:
+      init:
+        condition: service_completed_successfully
+    labels:
+      tier: backend
+  probe:
+    <<: *kill
+    image: busybox
+    command: sleep 3600
+    networks: [back]
+    tmpfs: [/scratch]
+    working_dir: /scratch
+    hostname: probehost
+    extra_hosts: ["static.example:10.9.8.7"]
+  debug:
+    image: busybox
+    profiles: [debug]
+networks:
+  back:
+    ipam:
+      config: [{{subnet: "{subnet}"}}]
+"#
+    );
+    let p = Proj::new(&d, Client::Berth, &yaml);
+    std::fs::create_dir_all(p.dir.join("app")).unwrap();
+    write(
+        &p.dir.join("app"),
+        "Dockerfile",
+        "FROM busybox\nARG GREETING\nRUN mkdir -p /srv && echo $GREETING > /srv/index.html\n",
+    );
+
+    // config: resolved model, service list (profiles honoured)
+    let cfg = p.run(&["config"]).ok();
+    assert!(cfg.contains("GREETING: built-ok") && cfg.contains(&format!("{base}.50")), "{cfg}");
+    assert_eq!(p.run(&["config", "--services"]).ok(), "init\napp\nprobe");
+
+    let up = p.run(&["up", "-d"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    assert!(up.stderr.contains("Built"), "{up:?}");
+    assert_eq!(http_get(port), "built-ok");
+    let back = format!("{}_back", p.name);
+    // alias, service name, fixed address on the named network
+    let got = p.run(&["exec", "-T", "probe", "wget", "-q", "-O", "-", "http://api/"]).ok();
+    assert_eq!(got, "built-ok");
+    let ip = d.berth(["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{back}\").IPAddress}}}}"), &p.id("app", 1)]).ok();
+    assert_eq!(ip, format!("{base}.50"));
+    let got = p.run(&["exec", "-T", "probe", "sh", "-c", "pwd; hostname; grep static.example /etc/hosts"]).ok();
+    assert!(got.starts_with("/scratch\nprobehost\n10.9.8.7"), "{got}");
+    assert_eq!(d.berth(["inspect", "-f", "{{index .Config.Labels \"tier\"}}", &p.id("app", 1)]).ok(), "backend");
+
+    // logs with prefixes, init ran to completion first
+    let logs = p.run(&["logs", "init", "app"]).ok();
+    assert!(logs.contains(&format!("{}  | init-done", p.cname("init", 1))), "{logs}");
+    assert!(logs.contains("app-started"), "{logs}");
+    // port, top, images, ps --services
+    assert_eq!(p.run(&["port", "app", "80"]).ok(), format!("127.0.0.1:{port}"));
+    let top = p.run(&["top", "probe"]).ok();
+    assert!(top.contains("sleep 3600"), "{top}");
+    let images = p.run(&["images", "app"]).ok();
+    assert!(images.contains(&format!("{}-app", p.name)), "{images}");
+    assert_eq!(p.run(&["ps", "--services"]).ok(), "app\nprobe");
+
+    // run --rm: a one-off on the project network, gone afterwards
+    let r = p.run(&["run", "--rm", "-T", "probe", "wget", "-q", "-O", "-", "http://app/"]);
+    assert_eq!(r.ok(), "built-ok", "{r:?}");
+    assert!(!p.containers().iter().any(|(n, _)| n.contains("-run-")), "{:?}", p.containers());
+
+    // stop / start / restart / kill / rm
+    p.run(&["stop", "probe"]).ok();
+    let state = |svc: &str| d.berth(["inspect", "-f", "{{.State.Status}}", &p.id(svc, 1)]).ok();
+    assert_eq!(state("probe"), "exited");
+    assert_eq!(state("app"), "running");
+    p.run(&["start", "probe"]).ok();
+    assert_eq!(state("probe"), "running");
+    let before = p.started_at(&p.id("probe", 1));
+    p.run(&["restart", "probe"]).ok();
+    assert_ne!(p.started_at(&p.id("probe", 1)), before);
+    p.run(&["kill", "probe"]).ok();
+    assert_eq!(state("probe"), "exited");
+    p.run(&["rm", "-f", "probe"]).ok();
+    assert!(!p.containers().iter().any(|(n, _)| *n == p.cname("probe", 1)));
+
+    // a service removed from the file is an orphan, removed on request
+    p.run(&["up", "-d", "probe"]).ok();
+    let no_probe: String = {
+        let start = yaml.find("  probe:\n").unwrap();
+        let end = yaml.find("  debug:\n").unwrap();
+        format!("{}{}", &yaml[..start], &yaml[end..])
+    };
+    write(&p.dir, "compose.yaml", &no_probe);
+    let up = p.run(&["up", "-d"]);
+    assert!(up.stderr.contains("orphan"), "{up:?}");
+    p.run(&["up", "-d", "--remove-orphans"]).ok();
+    assert!(!p.containers().iter().any(|(n, _)| *n == p.cname("probe", 1)));
+
+    p.run(&["down", "--rmi", "local"]).ok();
+    assert!(p.containers().is_empty());
+    assert!(!p.exists("network", &back));
+    assert!(!p.exists("image", &format!("{}-app", p.name)), "--rmi local left the built image");
+    finish(d);
+}

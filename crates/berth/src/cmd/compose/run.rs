@@ -190,6 +190,18 @@ pub async fn run(client: Arc<Client>, p: &Project, a: RunArgs) -> Result<i32> {
         println!("{name}");
         return Ok(0);
     }
-    let start = crate::cli::StartArgs { attach: true, interactive, containers: vec![id] };
-    crate::cmd::container::start_cmd(client, start).await
+    let start = crate::cli::StartArgs { attach: true, interactive, containers: vec![id.clone()] };
+    let code = crate::cmd::container::start_cmd(client.clone(), start).await?;
+    if a.rm {
+        // the daemon removes it after the exit; make sure it is gone before returning
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while client.get(&format!("/containers/{id}/json")).await.is_ok() {
+            if std::time::Instant::now() > deadline {
+                api::remove(&client, &id, &name, true).await?;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(code)
 }

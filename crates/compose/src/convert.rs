@@ -108,7 +108,9 @@ pub fn parse_port(entry: &PortEntry, path: &str) -> Result<Vec<PortSpec>> {
             }
             // an IPv6 host address is written in brackets: [::1]:8080:80
             let (ip, rest) = if let Some(r) = body.strip_prefix('[') {
-                let (ip, rest) = r.split_once("]:").ok_or_else(|| invalid(path, format!("invalid port {s:?}")))?;
+                let (ip, rest) = r
+                    .split_once("]:")
+                    .ok_or_else(|| invalid(path, format!("invalid port {s:?}")))?;
                 (ip.to_string(), rest.to_string())
             } else {
                 let parts: Vec<&str> = body.split(':').collect();
@@ -123,10 +125,17 @@ pub fn parse_port(entry: &PortEntry, path: &str) -> Result<Vec<PortSpec>> {
                 None => (String::new(), rest.clone()),
             };
             let (c0, c1) = range(&cont, path)?;
-            let host_range = if host.is_empty() { None } else { Some(range(&host, path)?) };
+            let host_range = if host.is_empty() {
+                None
+            } else {
+                Some(range(&host, path)?)
+            };
             if let Some((h0, h1)) = host_range {
                 if h1 - h0 != c1 - c0 && h0 != h1 {
-                    return Err(invalid(path, format!("invalid port {s:?}: host and container ranges differ in size")));
+                    return Err(invalid(
+                        path,
+                        format!("invalid port {s:?}: host and container ranges differ in size"),
+                    ));
                 }
             }
             let mut out = Vec::new();
@@ -136,7 +145,12 @@ pub fn parse_port(entry: &PortEntry, path: &str) -> Result<Vec<PortSpec>> {
                     Some((h0, h1)) if h0 == h1 => h0.to_string(),
                     Some((h0, _)) => (h0 + i as u16).to_string(),
                 };
-                out.push(PortSpec { host_ip: ip.clone(), host_port, container: c, proto: proto.clone() });
+                out.push(PortSpec {
+                    host_ip: ip.clone(),
+                    host_port,
+                    container: c,
+                    proto: proto.clone(),
+                });
             }
             Ok(out)
         }
@@ -184,7 +198,10 @@ pub enum MountSpec {
 
 fn check_target(t: &str, path: &str) -> Result<()> {
     if !t.starts_with('/') {
-        return Err(invalid(path, format!("invalid mount target {t:?}: must be an absolute path")));
+        return Err(invalid(
+            path,
+            format!("invalid mount target {t:?}: must be an absolute path"),
+        ));
     }
     Ok(())
 }
@@ -207,15 +224,32 @@ pub fn parse_volume(entry: &VolumeEntry, path: &str) -> Result<MountSpec> {
                     match opt {
                         "ro" => read_only = true,
                         "rw" | "z" | "Z" | "nocopy" => {}
-                        o => return Err(invalid(path, format!("invalid volume mode {o:?} in {s:?}"))),
+                        o => {
+                            return Err(invalid(
+                                path,
+                                format!("invalid volume mode {o:?} in {s:?}"),
+                            ))
+                        }
                     }
                 }
             }
             Ok(match src {
                 None => MountSpec::Anonymous { target: dst.into() },
-                Some("") => return Err(invalid(path, format!("invalid volume specification {s:?}"))),
-                Some(src) if is_path(src) => MountSpec::Bind { source: src.into(), target: dst.into(), read_only, create: true },
-                Some(src) => MountSpec::Volume { key: src.into(), target: dst.into(), read_only, nocopy: mode.is_some_and(|m| m.contains("nocopy")) },
+                Some("") => {
+                    return Err(invalid(path, format!("invalid volume specification {s:?}")))
+                }
+                Some(src) if is_path(src) => MountSpec::Bind {
+                    source: src.into(),
+                    target: dst.into(),
+                    read_only,
+                    create: true,
+                },
+                Some(src) => MountSpec::Volume {
+                    key: src.into(),
+                    target: dst.into(),
+                    read_only,
+                    nocopy: mode.is_some_and(|m| m.contains("nocopy")),
+                },
             })
         }
         VolumeEntry::Long(l) => {
@@ -319,15 +353,29 @@ fn args(v: &StrOrList, path: &str) -> Result<Vec<String>> {
 
 fn restart_policy(r: &str, path: &str) -> Result<Value> {
     let (name, count) = match r.split_once(':') {
-        Some((n, c)) => (n, c.parse::<i64>().map_err(|_| invalid(path, format!("invalid restart policy {r:?}")))?),
+        Some((n, c)) => (
+            n,
+            c.parse::<i64>()
+                .map_err(|_| invalid(path, format!("invalid restart policy {r:?}")))?,
+        ),
         None => (r, 0),
     };
     match name {
         "no" | "always" | "unless-stopped" | "on-failure" => {}
-        _ => return Err(invalid(path, format!("invalid restart policy {r:?} (no, always, on-failure[:N], unless-stopped)"))),
+        _ => {
+            return Err(invalid(
+                path,
+                format!(
+                    "invalid restart policy {r:?} (no, always, on-failure[:N], unless-stopped)"
+                ),
+            ))
+        }
     }
     if count != 0 && name != "on-failure" {
-        return Err(invalid(path, format!("invalid restart policy {r:?}: a retry count only goes with on-failure")));
+        return Err(invalid(
+            path,
+            format!("invalid restart policy {r:?}: a retry count only goes with on-failure"),
+        ));
     }
     Ok(json!({"Name": name, "MaximumRetryCount": count}))
 }
@@ -360,14 +408,25 @@ pub fn container_body(p: &Project, service: &str, inst: &Instance) -> Result<Val
     labels.insert(labels::PROJECT.into(), json!(p.name));
     labels.insert(labels::SERVICE.into(), json!(service));
     labels.insert(labels::NUMBER.into(), json!(inst.number.to_string()));
-    labels.insert(labels::ONEOFF.into(), json!(if inst.oneoff { "True" } else { "False" }));
+    labels.insert(
+        labels::ONEOFF.into(),
+        json!(if inst.oneoff { "True" } else { "False" }),
+    );
     labels.insert(labels::CONFIG_HASH.into(), json!(inst.config_hash));
     labels.insert(labels::VERSION.into(), json!(COMPOSE_VERSION));
     labels.insert(labels::IMAGE.into(), json!(inst.image_id));
-    labels.insert(labels::WORKING_DIR.into(), json!(p.dir.display().to_string()));
+    labels.insert(
+        labels::WORKING_DIR.into(),
+        json!(p.dir.display().to_string()),
+    );
     labels.insert(
         labels::CONFIG_FILES.into(),
-        json!(p.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(",")),
+        json!(p
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",")),
     );
     let deps: Vec<String> = s
         .depends_on
@@ -405,7 +464,10 @@ pub fn container_body(p: &Project, service: &str, inst: &Instance) -> Result<Val
     ] {
         if let Some(v) = value {
             if key == "working_dir" && !v.starts_with('/') {
-                return Err(invalid(format!("{sp}.working_dir"), "must be an absolute path"));
+                return Err(invalid(
+                    format!("{sp}.working_dir"),
+                    "must be an absolute path",
+                ));
             }
             cfg[field] = json!(v);
         }
@@ -462,13 +524,31 @@ pub fn container_body(p: &Project, service: &str, inst: &Instance) -> Result<Val
     for (i, e) in s.volumes.iter().enumerate() {
         let path = format!("{sp}.volumes[{i}]");
         match parse_volume(e, &path)? {
-            MountSpec::Bind { source, target, read_only, create: true } => {
-                binds.push(format!("{source}:{target}{}", if read_only { ":ro" } else { "" }));
+            MountSpec::Bind {
+                source,
+                target,
+                read_only,
+                create: true,
+            } => {
+                binds.push(format!(
+                    "{source}:{target}{}",
+                    if read_only { ":ro" } else { "" }
+                ));
             }
-            MountSpec::Bind { source, target, read_only, create: false } => {
+            MountSpec::Bind {
+                source,
+                target,
+                read_only,
+                create: false,
+            } => {
                 mounts.push(json!({"Type": "bind", "Source": source, "Target": target, "ReadOnly": read_only}));
             }
-            MountSpec::Volume { key, target, read_only, nocopy } => {
+            MountSpec::Volume {
+                key,
+                target,
+                read_only,
+                nocopy,
+            } => {
                 if !p.model.volumes.contains_key(&key) {
                     return Err(invalid(path, format!("service {service:?} refers to undefined volume {key}: invalid compose project")));
                 }
@@ -478,7 +558,9 @@ pub fn container_body(p: &Project, service: &str, inst: &Instance) -> Result<Val
                 }
                 mounts.push(m);
             }
-            MountSpec::Anonymous { target } => mounts.push(json!({"Type": "volume", "Target": target})),
+            MountSpec::Anonymous { target } => {
+                mounts.push(json!({"Type": "volume", "Target": target}))
+            }
             MountSpec::Tmpfs { target, size } => {
                 let mut m = json!({"Type": "tmpfs", "Target": target});
                 if let Some(sz) = size {
@@ -504,9 +586,18 @@ pub fn container_body(p: &Project, service: &str, inst: &Instance) -> Result<Val
         host["Tmpfs"] = Value::Object(t);
     }
     if !s.extra_hosts.is_empty() {
-        host["ExtraHosts"] = json!(s.extra_hosts.iter().map(|(h, ip)| format!("{h}:{ip}")).collect::<Vec<_>>());
+        host["ExtraHosts"] = json!(s
+            .extra_hosts
+            .iter()
+            .map(|(h, ip)| format!("{h}:{ip}"))
+            .collect::<Vec<_>>());
     }
-    for (field, list) in [("Dns", &s.dns), ("DnsSearch", &s.dns_search), ("CapAdd", &s.cap_add), ("CapDrop", &s.cap_drop)] {
+    for (field, list) in [
+        ("Dns", &s.dns),
+        ("DnsSearch", &s.dns_search),
+        ("CapAdd", &s.cap_add),
+        ("CapDrop", &s.cap_drop),
+    ] {
         if !list.is_empty() {
             host[field] = json!(list);
         }
@@ -525,7 +616,13 @@ pub fn container_body(p: &Project, service: &str, inst: &Instance) -> Result<Val
     let nets = p.service_networks(service);
     let mut endpoints = Map::new();
     for key in &nets {
-        let settings = s.networks.as_ref().and_then(|m| m.get(key)).cloned().flatten().unwrap_or_default();
+        let settings = s
+            .networks
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
         let mut aliases = vec![service.to_string()];
         if !inst.oneoff {
             aliases.push(inst.name.clone());
@@ -534,7 +631,10 @@ pub fn container_body(p: &Project, service: &str, inst: &Instance) -> Result<Val
         let mut ep = json!({"Aliases": aliases});
         if let Some(ip) = &settings.ipv4_address {
             if ip.parse::<std::net::Ipv4Addr>().is_err() {
-                return Err(invalid(format!("{sp}.networks.{key}.ipv4_address"), format!("invalid IPv4 address {ip:?}")));
+                return Err(invalid(
+                    format!("{sp}.networks.{key}.ipv4_address"),
+                    format!("invalid IPv4 address {ip:?}"),
+                ));
             }
             ep["IPAMConfig"] = json!({"IPv4Address": ip});
         }
@@ -559,7 +659,12 @@ fn healthcheck(h: &crate::model::Healthcheck, path: &str) -> Result<Value> {
             StrOrList::List(l) => {
                 match l.first().map(String::as_str) {
                     Some("CMD") | Some("CMD-SHELL") | Some("NONE") => {}
-                    _ => return Err(invalid(format!("{path}.test"), "a list test must start with CMD, CMD-SHELL or NONE")),
+                    _ => {
+                        return Err(invalid(
+                            format!("{path}.test"),
+                            "a list test must start with CMD, CMD-SHELL or NONE",
+                        ))
+                    }
                 }
                 l.clone()
             }
@@ -573,7 +678,10 @@ fn healthcheck(h: &crate::model::Healthcheck, path: &str) -> Result<Value> {
         ("start_interval", "StartInterval", &h.start_interval),
     ] {
         if let Some(v) = v {
-            out.insert(field.into(), json!(duration_ns(v).map_err(|m| invalid(format!("{path}.{key}"), m))?));
+            out.insert(
+                field.into(),
+                json!(duration_ns(v).map_err(|m| invalid(format!("{path}.{key}"), m))?),
+            );
         }
     }
     if let Some(r) = h.retries {
@@ -584,7 +692,13 @@ fn healthcheck(h: &crate::model::Healthcheck, path: &str) -> Result<Value> {
 
 /// The `POST /networks/create` body of a (non-external) network key.
 pub fn network_body(p: &Project, key: &str) -> Value {
-    let def = p.model.networks.get(key).cloned().flatten().unwrap_or_default();
+    let def = p
+        .model
+        .networks
+        .get(key)
+        .cloned()
+        .flatten()
+        .unwrap_or_default();
     let mut labels = Map::new();
     for (k, v) in &def.labels {
         labels.insert(k.clone(), json!(v));
@@ -624,7 +738,13 @@ pub fn network_body(p: &Project, key: &str) -> Value {
 
 /// The `POST /volumes/create` body of a (non-external) volume key.
 pub fn volume_body(p: &Project, key: &str) -> Value {
-    let def = p.model.volumes.get(key).cloned().flatten().unwrap_or_default();
+    let def = p
+        .model
+        .volumes
+        .get(key)
+        .cloned()
+        .flatten()
+        .unwrap_or_default();
     let mut labels = Map::new();
     for (k, v) in &def.labels {
         labels.insert(k.clone(), json!(v));
@@ -651,9 +771,20 @@ mod tests {
     #[test]
     fn port_short_syntax() {
         let p = short("8080:80").unwrap();
-        assert_eq!(p, vec![PortSpec { host_ip: "".into(), host_port: "8080".into(), container: 80, proto: "tcp".into() }]);
+        assert_eq!(
+            p,
+            vec![PortSpec {
+                host_ip: "".into(),
+                host_port: "8080".into(),
+                container: 80,
+                proto: "tcp".into()
+            }]
+        );
         let p = short("127.0.0.1:8080:80/udp").unwrap();
-        assert_eq!((p[0].host_ip.as_str(), p[0].proto.as_str()), ("127.0.0.1", "udp"));
+        assert_eq!(
+            (p[0].host_ip.as_str(), p[0].proto.as_str()),
+            ("127.0.0.1", "udp")
+        );
         let p = short("127.0.0.1::80").unwrap();
         assert_eq!(p[0].host_port, "");
         let p = short("9000-9001:90-91").unwrap();
@@ -661,7 +792,14 @@ mod tests {
         assert_eq!((p[1].host_port.as_str(), p[1].container), ("9001", 91));
         assert_eq!(short("[::1]:8080:80").unwrap()[0].host_ip, "::1");
         assert_eq!(short("80").unwrap()[0].host_port, "");
-        for bad in ["x:80", "80:0", "1:2:3:4", "80/sctp", "9000-9002:90-91", "70000"] {
+        for bad in [
+            "x:80",
+            "80:0",
+            "1:2:3:4",
+            "80/sctp",
+            "9000-9002:90-91",
+            "70000",
+        ] {
             assert!(short(bad).is_err(), "{bad}");
         }
     }
@@ -669,12 +807,29 @@ mod tests {
     #[test]
     fn volume_short_syntax() {
         let v = |s: &str| parse_volume(&VolumeEntry::Short(s.into()), "v");
-        assert_eq!(v("/data").unwrap(), MountSpec::Anonymous { target: "/data".into() });
+        assert_eq!(
+            v("/data").unwrap(),
+            MountSpec::Anonymous {
+                target: "/data".into()
+            }
+        );
         assert_eq!(
             v("db:/var/lib/db:ro").unwrap(),
-            MountSpec::Volume { key: "db".into(), target: "/var/lib/db".into(), read_only: true, nocopy: false }
+            MountSpec::Volume {
+                key: "db".into(),
+                target: "/var/lib/db".into(),
+                read_only: true,
+                nocopy: false
+            }
         );
-        assert!(matches!(v("/host:/c").unwrap(), MountSpec::Bind { read_only: false, create: true, .. }));
+        assert!(matches!(
+            v("/host:/c").unwrap(),
+            MountSpec::Bind {
+                read_only: false,
+                create: true,
+                ..
+            }
+        ));
         assert!(v("db:relative").is_err());
         assert!(v("db:/x:bogus").is_err());
         assert!(v("a:/b:ro:x").is_err());
@@ -682,7 +837,10 @@ mod tests {
 
     #[test]
     fn shell_splitting() {
-        assert_eq!(shell_split("sh -c 'echo a b' \"x\\\"y\"").unwrap(), vec!["sh", "-c", "echo a b", "x\"y"]);
+        assert_eq!(
+            shell_split("sh -c 'echo a b' \"x\\\"y\"").unwrap(),
+            vec!["sh", "-c", "echo a b", "x\"y"]
+        );
         assert!(shell_split("echo 'oops").is_err());
         assert_eq!(shell_split("  ").unwrap(), Vec::<String>::new());
     }

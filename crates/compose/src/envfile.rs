@@ -13,13 +13,21 @@ pub fn parse(text: &str, path: &str) -> Result<IndexMap<String, Option<String>>>
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let line = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
         let (key, value) = match line.split_once('=') {
             Some((k, v)) => (k.trim(), Some(unquote(v.trim()))),
             None => (line, None),
         };
-        let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+        let valid = key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
         if !valid {
             return Err(ComposeError::EnvFile {
                 path: path.to_string(),
@@ -33,7 +41,9 @@ pub fn parse(text: &str, path: &str) -> Result<IndexMap<String, Option<String>>>
 }
 
 fn unquote(v: &str) -> String {
-    if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+    if v.len() >= 2
+        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+    {
         let inner = &v[1..v.len() - 1];
         if v.starts_with('"') {
             return inner.replace("\\n", "\n").replace("\\\"", "\"");
@@ -62,7 +72,11 @@ mod tests {
 
     #[test]
     fn parses_lines() {
-        let m = parse("# c\nA=1\nexport B = two \nC=\"x y\"\nD='$E'\nF=v # note\nG\n\n", "f").unwrap();
+        let m = parse(
+            "# c\nA=1\nexport B = two \nC=\"x y\"\nD='$E'\nF=v # note\nG\n\n",
+            "f",
+        )
+        .unwrap();
         assert_eq!(m["A"].as_deref(), Some("1"));
         assert_eq!(m["B"].as_deref(), Some("two"));
         assert_eq!(m["C"].as_deref(), Some("x y"));

@@ -90,7 +90,9 @@ fn braced(inner: &str, whole: &str, env: &dyn Lookup) -> Result<String, String> 
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !valid_name {
-        return Err(format!("invalid interpolation format for {whole:?}: bad variable name in \"${{{inner}}}\""));
+        return Err(format!(
+            "invalid interpolation format for {whole:?}: bad variable name in \"${{{inner}}}\""
+        ));
     }
     let rest = &inner[name_end..];
     let value = env.get(name);
@@ -109,7 +111,9 @@ fn braced(inner: &str, whole: &str, env: &dyn Lookup) -> Result<String, String> 
     } else if rest.is_empty() {
         ("", "")
     } else {
-        return Err(format!("invalid interpolation format for {whole:?}: unknown operator in \"${{{inner}}}\""));
+        return Err(format!(
+            "invalid interpolation format for {whole:?}: unknown operator in \"${{{inner}}}\""
+        ));
     };
     let set_nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
     Ok(match op {
@@ -121,10 +125,20 @@ fn braced(inner: &str, whole: &str, env: &dyn Lookup) -> Result<String, String> 
             None => interpolate_str(arg, env)?,
         },
         ":?" if set_nonempty => value.unwrap_or_default(),
-        ":?" => return Err(format!("required variable {name} is missing a value: {}", interpolate_str(arg, env)?)),
+        ":?" => {
+            return Err(format!(
+                "required variable {name} is missing a value: {}",
+                interpolate_str(arg, env)?
+            ))
+        }
         "?" => match value {
             Some(v) => v,
-            None => return Err(format!("required variable {name} is missing a value: {}", interpolate_str(arg, env)?)),
+            None => {
+                return Err(format!(
+                    "required variable {name} is missing a value: {}",
+                    interpolate_str(arg, env)?
+                ))
+            }
         },
         ":+" if set_nonempty => interpolate_str(arg, env)?,
         ":+" => String::new(),
@@ -135,7 +149,11 @@ fn braced(inner: &str, whole: &str, env: &dyn Lookup) -> Result<String, String> 
 
 /// Interpolates every string value of a parsed file (keys are left alone, as compose does).
 /// Errors name the dotted path of the value.
-pub fn interpolate_value(v: &mut Value, env: &dyn Lookup, path: &str) -> Result<(), (String, String)> {
+pub fn interpolate_value(
+    v: &mut Value,
+    env: &dyn Lookup,
+    path: &str,
+) -> Result<(), (String, String)> {
     match v {
         Value::String(s) => {
             *s = interpolate_str(s, env).map_err(|m| (path.to_string(), m))?;
@@ -147,7 +165,11 @@ pub fn interpolate_value(v: &mut Value, env: &dyn Lookup, path: &str) -> Result<
         }
         Value::Object(map) => {
             for (k, item) in map.iter_mut() {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 interpolate_value(item, env, &p)?;
             }
         }
@@ -171,9 +193,15 @@ mod tests {
     #[test]
     fn plain_and_braced() {
         let e = env();
-        assert_eq!(interpolate_str("a-$SET-${SET}-b", &e).unwrap(), "a-val-val-b");
+        assert_eq!(
+            interpolate_str("a-$SET-${SET}-b", &e).unwrap(),
+            "a-val-val-b"
+        );
         assert_eq!(interpolate_str("${UNSET}x", &e).unwrap(), "x");
-        assert_eq!(interpolate_str("$$SET costs $$5", &e).unwrap(), "$SET costs $5");
+        assert_eq!(
+            interpolate_str("$$SET costs $$5", &e).unwrap(),
+            "$SET costs $5"
+        );
     }
 
     #[test]
@@ -194,7 +222,10 @@ mod tests {
     fn required_variables() {
         let e = env();
         let err = interpolate_str("${UNSET:?set it please}", &e).unwrap_err();
-        assert!(err.contains("UNSET") && err.contains("set it please"), "{err}");
+        assert!(
+            err.contains("UNSET") && err.contains("set it please"),
+            "{err}"
+        );
         assert!(interpolate_str("${EMPTY:?x}", &e).is_err());
         assert_eq!(interpolate_str("${EMPTY?x}", &e).unwrap(), "");
         assert!(interpolate_str("${UNSET?x}", &e).is_err());
@@ -212,7 +243,8 @@ mod tests {
     #[test]
     fn values_carry_their_path() {
         let e = env();
-        let mut v = serde_json::json!({"services": {"web": {"image": "${NOPE:?no image}", "n": 3}}});
+        let mut v =
+            serde_json::json!({"services": {"web": {"image": "${NOPE:?no image}", "n": 3}}});
         let (path, msg) = interpolate_value(&mut v, &e, "").unwrap_err();
         assert_eq!(path, "services.web.image");
         assert!(msg.contains("no image"));

@@ -13,7 +13,9 @@ pub fn merge_files(base: &mut Value, over: Value) {
     for (k, v) in o {
         match k.as_str() {
             "services" => {
-                let bs = b.entry("services").or_insert_with(|| Value::Object(Map::new()));
+                let bs = b
+                    .entry("services")
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let (Value::Object(bs), Value::Object(os)) = (bs, v) {
                     for (name, svc) in os {
                         match bs.get_mut(&name) {
@@ -57,7 +59,8 @@ pub fn merge_service(base: &mut Value, over: Value) {
             }
             ("volumes", Some(existing)) => merge_by(existing, v, volume_target),
             ("tmpfs", Some(existing)) => merge_by(existing, v, |x| {
-                x.as_str().map(|s| s.split(':').next().unwrap_or(s).to_string())
+                x.as_str()
+                    .map(|s| s.split(':').next().unwrap_or(s).to_string())
             }),
             (_, Some(existing)) => merge_value(existing, v),
         }
@@ -159,8 +162,14 @@ mod tests {
         assert_eq!(w["environment"], json!({"A": "1", "B": "3", "C": "4"}));
         assert_eq!(w["ports"], json!(["80", "443"]));
         assert_eq!(w["volumes"], json!(["other:/data", "./src:/src:ro"]));
-        assert_eq!(w["healthcheck"], json!({"test": ["CMD", "b"], "interval": "1s"}));
-        assert_eq!(w["networks"], json!({"front": {"aliases": ["w"]}, "back": null}));
+        assert_eq!(
+            w["healthcheck"],
+            json!({"test": ["CMD", "b"], "interval": "1s"})
+        );
+        assert_eq!(
+            w["networks"],
+            json!({"front": {"aliases": ["w"]}, "back": null})
+        );
         assert_eq!(base["services"]["db"], json!({"image": "d"}));
         assert_eq!(base["services"]["cache"], json!({"image": "c"}));
         assert_eq!(base["volumes"]["data"], json!({"name": "shared"}));

@@ -416,14 +416,58 @@ pub struct VolumeDef {
 
 /// Compose-spec service keys berth compose does not implement (refused, named).
 const UNIMPLEMENTED_SERVICE_KEYS: &[&str] = &[
-    "annotations", "attach", "blkio_config", "cgroup", "cgroup_parent", "configs",
-    "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
-    "cpu_shares", "cpus", "cpuset", "credential_spec", "develop", "device_cgroup_rules",
-    "devices", "dns_opt", "extends", "external_links", "gpus", "group_add", "ipc", "isolation",
-    "label_file", "links", "logging", "mac_address", "mem_reservation", "mem_swappiness",
-    "memswap_limit", "models", "network_mode", "oom_kill_disable", "oom_score_adj", "pid",
-    "pids_limit", "platform", "post_start", "pre_stop", "provider", "pull_policy", "runtime",
-    "secrets", "security_opt", "storage_opt", "ulimits", "use_api_socket", "userns_mode", "uts",
+    "annotations",
+    "attach",
+    "blkio_config",
+    "cgroup",
+    "cgroup_parent",
+    "configs",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpus",
+    "cpuset",
+    "credential_spec",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns_opt",
+    "extends",
+    "external_links",
+    "gpus",
+    "group_add",
+    "ipc",
+    "isolation",
+    "label_file",
+    "links",
+    "logging",
+    "mac_address",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "models",
+    "network_mode",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "post_start",
+    "pre_stop",
+    "provider",
+    "pull_policy",
+    "runtime",
+    "secrets",
+    "security_opt",
+    "storage_opt",
+    "ulimits",
+    "use_api_socket",
+    "userns_mode",
+    "uts",
     "volumes_from",
 ];
 
@@ -431,14 +475,20 @@ const UNIMPLEMENTED_SERVICE_KEYS: &[&str] = &[
 const UNIMPLEMENTED_TOP_KEYS: &[&str] = &["include", "secrets", "configs", "models"];
 
 /// Compose-spec keys of networks/volumes berth compose does not implement.
-const UNIMPLEMENTED_NETWORK_KEYS: &[&str] = &["attachable", "driver_opts", "enable_ipv4", "enable_ipv6"];
+const UNIMPLEMENTED_NETWORK_KEYS: &[&str] =
+    &["attachable", "driver_opts", "enable_ipv4", "enable_ipv6"];
 
 /// Refuses compose-spec keys berth does not implement, naming the key and its path.
 pub fn check_implemented(doc: &Value) -> Result<()> {
     let refuse = |path: String, key: &str| {
-        invalid(path, format!("`{key}` is part of the compose spec but not implemented by berth compose"))
+        invalid(
+            path,
+            format!("`{key}` is part of the compose spec but not implemented by berth compose"),
+        )
     };
-    let Some(top) = doc.as_object() else { return Ok(()) };
+    let Some(top) = doc.as_object() else {
+        return Ok(());
+    };
     for k in top.keys() {
         if UNIMPLEMENTED_TOP_KEYS.contains(&k.as_str()) {
             return Err(refuse(k.clone(), k));
@@ -453,14 +503,17 @@ pub fn check_implemented(doc: &Value) -> Result<()> {
                     }
                 }
                 if let Some(Value::Object(d)) = s.get("deploy") {
-                    for k in d.keys().filter(|k| *k != "replicas") {
+                    if let Some(k) = d.keys().find(|k| *k != "replicas") {
                         return Err(refuse(format!("services.{name}.deploy.{k}"), k));
                     }
                 }
                 if let Some(Value::Object(d)) = s.get("depends_on") {
                     for (dep, v) in d {
                         if v.get("restart").is_some() {
-                            return Err(refuse(format!("services.{name}.depends_on.{dep}.restart"), "restart"));
+                            return Err(refuse(
+                                format!("services.{name}.depends_on.{dep}.restart"),
+                                "restart",
+                            ));
                         }
                     }
                 }
@@ -485,7 +538,10 @@ pub fn check_implemented(doc: &Value) -> Result<()> {
 pub fn from_value(doc: Value) -> Result<ComposeFile> {
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
-        invalid(if path == "." { String::new() } else { path }, e.into_inner().to_string())
+        invalid(
+            if path == "." { String::new() } else { path },
+            e.into_inner().to_string(),
+        )
     })
 }
 
@@ -509,10 +565,17 @@ mod tests {
         let e = check_implemented(&json!({"services": {"web": {"security_opt": []}}}))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("services.web.security_opt") && e.contains("not implemented"), "{e}");
+        assert!(
+            e.contains("services.web.security_opt") && e.contains("not implemented"),
+            "{e}"
+        );
         assert!(check_implemented(&json!({"secrets": {}})).is_err());
-        assert!(check_implemented(&json!({"services": {"w": {"deploy": {"resources": {}}}}})).is_err());
-        assert!(check_implemented(&json!({"services": {"w": {"deploy": {"replicas": 2}}}})).is_ok());
+        assert!(
+            check_implemented(&json!({"services": {"w": {"deploy": {"resources": {}}}}})).is_err()
+        );
+        assert!(
+            check_implemented(&json!({"services": {"w": {"deploy": {"replicas": 2}}}})).is_ok()
+        );
     }
 
     #[test]

@@ -94,7 +94,10 @@ fn kv_map(v: &Value, path: &str, sep: char, keep_null: bool) -> Result<Value> {
                     Value::Null if keep_null => Value::Null,
                     Value::Null => Value::String(String::new()),
                     other => Value::String(scalar_string(other).ok_or_else(|| {
-                        invalid(format!("{path}.{k}"), "must be a string, number, boolean or null")
+                        invalid(
+                            format!("{path}.{k}"),
+                            "must be a string, number, boolean or null",
+                        )
                     })?),
                 };
                 out.insert(k.clone(), val);
@@ -129,7 +132,9 @@ fn normalize_service(svc: &mut Value, path: &str) -> Result<()> {
     for key in LIST_KEYS {
         if let Some(v) = s.get_mut(*key) {
             match v {
-                Value::String(_) | Value::Number(_) => *v = Value::Array(vec![Value::String(scalar_string(v).unwrap_or_default())]),
+                Value::String(_) | Value::Number(_) => {
+                    *v = Value::Array(vec![Value::String(scalar_string(v).unwrap_or_default())])
+                }
                 Value::Array(items) => {
                     for item in items.iter_mut() {
                         if let Some(text) = scalar_string(item) {
@@ -173,12 +178,10 @@ fn normalize_service(svc: &mut Value, path: &str) -> Result<()> {
             *a = kv_map(a, &format!("{path}.build.args"), '=', true)?;
         }
     }
-    if let Some(v) = s.get_mut("ports") {
-        if let Value::Array(items) = v {
-            for item in items.iter_mut() {
-                if let Value::Number(n) = item {
-                    *item = Value::String(n.to_string());
-                }
+    if let Some(Value::Array(items)) = s.get_mut("ports") {
+        for item in items.iter_mut() {
+            if let Value::Number(n) = item {
+                *item = Value::String(n.to_string());
             }
         }
     }
@@ -190,7 +193,10 @@ fn normalize_service(svc: &mut Value, path: &str) -> Result<()> {
                     let name = item.as_str().ok_or_else(|| {
                         invalid(format!("{path}.depends_on[{i}]"), "must be a service name")
                     })?;
-                    out.insert(name.to_string(), serde_json::json!({"condition": "service_started"}));
+                    out.insert(
+                        name.to_string(),
+                        serde_json::json!({"condition": "service_started"}),
+                    );
                 }
             }
             Value::Object(m) => {
@@ -198,13 +204,24 @@ fn normalize_service(svc: &mut Value, path: &str) -> Result<()> {
                     let mut d = match d {
                         Value::Null => Map::new(),
                         Value::Object(o) => o.clone(),
-                        _ => return Err(invalid(format!("{path}.depends_on.{k}"), "must be a mapping")),
+                        _ => {
+                            return Err(invalid(
+                                format!("{path}.depends_on.{k}"),
+                                "must be a mapping",
+                            ))
+                        }
                     };
-                    d.entry("condition").or_insert_with(|| Value::String("service_started".into()));
+                    d.entry("condition")
+                        .or_insert_with(|| Value::String("service_started".into()));
                     out.insert(k.clone(), Value::Object(d));
                 }
             }
-            _ => return Err(invalid(format!("{path}.depends_on"), "must be a list or a mapping")),
+            _ => {
+                return Err(invalid(
+                    format!("{path}.depends_on"),
+                    "must be a list or a mapping",
+                ))
+            }
         }
         *v = Value::Object(out);
     }
@@ -270,7 +287,10 @@ mod tests {
         assert_eq!(w["environment"], json!({"A": "1", "B": null}));
         assert_eq!(w["labels"], json!({"l": "v"}));
         assert_eq!(w["extra_hosts"], json!({"db": "10.0.0.1", "v6": "::1"}));
-        assert_eq!(w["depends_on"], json!({"db": {"condition": "service_started"}}));
+        assert_eq!(
+            w["depends_on"],
+            json!({"db": {"condition": "service_started"}})
+        );
         assert_eq!(w["networks"], json!({"front": null}));
         assert_eq!(w["dns"], json!(["8.8.8.8"]));
         assert_eq!(w["build"], json!({"context": "."}));

@@ -10,7 +10,11 @@ use crate::model::Service;
 
 /// Services in start order (dependencies first); `only` (plus their dependencies) when not
 /// empty. A cycle is an error naming it.
-pub fn start_order(services: &IndexMap<String, Service>, only: &[String], with_deps: bool) -> Result<Vec<String>> {
+pub fn start_order(
+    services: &IndexMap<String, Service>,
+    only: &[String],
+    with_deps: bool,
+) -> Result<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         None,
@@ -55,12 +59,30 @@ pub fn start_order(services: &IndexMap<String, Service>, only: &[String], with_d
     let mut out = Vec::new();
     // cycles anywhere in the project are refused, whatever is selected
     for name in services.keys() {
-        visit(name, services, &mut marks, &mut Vec::new(), &mut Vec::new(), true)?;
+        visit(
+            name,
+            services,
+            &mut marks,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            true,
+        )?;
     }
     marks.clear();
-    let roots: Vec<String> = if only.is_empty() { services.keys().cloned().collect() } else { only.to_vec() };
+    let roots: Vec<String> = if only.is_empty() {
+        services.keys().cloned().collect()
+    } else {
+        only.to_vec()
+    };
     for name in &roots {
-        visit(name, services, &mut marks, &mut Vec::new(), &mut out, with_deps)?;
+        visit(
+            name,
+            services,
+            &mut marks,
+            &mut Vec::new(),
+            &mut out,
+            with_deps,
+        )?;
     }
     Ok(out)
 }
@@ -160,7 +182,13 @@ pub enum Action {
 /// Decides what to do with a service's containers to get `replicas` of them with `hash`
 /// made from `image_id`. Containers with the lowest numbers are kept; duplicates of a
 /// number are removed.
-pub fn plan_service(existing: &[Existing], replicas: u32, hash: &str, image_id: &str, mode: Recreate) -> Vec<Action> {
+pub fn plan_service(
+    existing: &[Existing],
+    replicas: u32,
+    hash: &str,
+    image_id: &str,
+    mode: Recreate,
+) -> Vec<Action> {
     let mut sorted: Vec<&Existing> = existing.iter().collect();
     sorted.sort_by_key(|e| (e.number, !e.running));
     let mut actions = Vec::new();
@@ -180,7 +208,10 @@ pub fn plan_service(existing: &[Existing], replicas: u32, hash: &str, image_id: 
             Recreate::Diverged => diverged,
         };
         actions.push(if recreate {
-            Action::Recreate { id: e.id.clone(), number: e.number }
+            Action::Recreate {
+                id: e.id.clone(),
+                number: e.number,
+            }
         } else if e.running {
             Action::Keep { id: e.id.clone() }
         } else {
@@ -205,9 +236,18 @@ mod tests {
     use crate::model::Dependency;
 
     fn svc(deps: &[&str]) -> Service {
-        let mut s = Service { image: Some("x".into()), ..Default::default() };
+        let mut s = Service {
+            image: Some("x".into()),
+            ..Default::default()
+        };
         for d in deps {
-            s.depends_on.insert(d.to_string(), Dependency { condition: "service_started".into(), required: None });
+            s.depends_on.insert(
+                d.to_string(),
+                Dependency {
+                    condition: "service_started".into(),
+                    required: None,
+                },
+            );
         }
         s
     }
@@ -220,9 +260,18 @@ mod tests {
         m.insert("db".to_string(), svc(&[]));
         m.insert("cache".to_string(), svc(&[]));
         m.insert("other".to_string(), svc(&[]));
-        assert_eq!(start_order(&m, &[], true).unwrap(), vec!["db", "cache", "app", "web", "other"]);
-        assert_eq!(start_order(&m, &["app".into()], true).unwrap(), vec!["db", "cache", "app"]);
-        assert_eq!(start_order(&m, &["app".into()], false).unwrap(), vec!["app"]);
+        assert_eq!(
+            start_order(&m, &[], true).unwrap(),
+            vec!["db", "cache", "app", "web", "other"]
+        );
+        assert_eq!(
+            start_order(&m, &["app".into()], true).unwrap(),
+            vec!["db", "cache", "app"]
+        );
+        assert_eq!(
+            start_order(&m, &["app".into()], false).unwrap(),
+            vec!["app"]
+        );
         m.insert("db".to_string(), svc(&["web"]));
         let e = start_order(&m, &[], true).unwrap_err().to_string();
         assert!(e.contains("web -> app -> db -> web"), "{e}");
@@ -244,7 +293,14 @@ mod tests {
     }
 
     fn ex(id: &str, n: u32, hash: &str, running: bool) -> Existing {
-        Existing { id: id.into(), name: format!("p-s-{n}"), number: n, hash: hash.into(), image_id: "img".into(), running }
+        Existing {
+            id: id.into(),
+            name: format!("p-s-{n}"),
+            number: n,
+            hash: hash.into(),
+            image_id: "img".into(),
+            running,
+        }
     }
 
     #[test]
@@ -252,18 +308,52 @@ mod tests {
         let cur = [ex("a", 1, "h", true), ex("b", 2, "h", false)];
         assert_eq!(
             plan_service(&cur, 2, "h", "img", Recreate::Diverged),
-            vec![Action::Keep { id: "a".into() }, Action::Start { id: "b".into() }]
+            vec![
+                Action::Keep { id: "a".into() },
+                Action::Start { id: "b".into() }
+            ]
         );
         assert_eq!(
             plan_service(&cur, 2, "h2", "img", Recreate::Diverged),
-            vec![Action::Recreate { id: "a".into(), number: 1 }, Action::Recreate { id: "b".into(), number: 2 }]
+            vec![
+                Action::Recreate {
+                    id: "a".into(),
+                    number: 1
+                },
+                Action::Recreate {
+                    id: "b".into(),
+                    number: 2
+                }
+            ]
         );
-        assert_eq!(plan_service(&cur, 1, "h2", "img", Recreate::Never), vec![Action::Keep { id: "a".into() }, Action::Remove { id: "b".into() }]);
-        assert_eq!(plan_service(&cur[..1], 1, "h", "img2", Recreate::Diverged), vec![Action::Recreate { id: "a".into(), number: 1 }]);
-        assert_eq!(plan_service(&cur[..1], 1, "h", "img", Recreate::Force), vec![Action::Recreate { id: "a".into(), number: 1 }]);
+        assert_eq!(
+            plan_service(&cur, 1, "h2", "img", Recreate::Never),
+            vec![
+                Action::Keep { id: "a".into() },
+                Action::Remove { id: "b".into() }
+            ]
+        );
+        assert_eq!(
+            plan_service(&cur[..1], 1, "h", "img2", Recreate::Diverged),
+            vec![Action::Recreate {
+                id: "a".into(),
+                number: 1
+            }]
+        );
+        assert_eq!(
+            plan_service(&cur[..1], 1, "h", "img", Recreate::Force),
+            vec![Action::Recreate {
+                id: "a".into(),
+                number: 1
+            }]
+        );
         assert_eq!(
             plan_service(&[ex("c", 2, "h", true)], 3, "h", "img", Recreate::Diverged),
-            vec![Action::Keep { id: "c".into() }, Action::Create { number: 1 }, Action::Create { number: 3 }]
+            vec![
+                Action::Keep { id: "c".into() },
+                Action::Create { number: 1 },
+                Action::Create { number: 3 }
+            ]
         );
         assert_eq!(plan_service(&[], 0, "h", "img", Recreate::Diverged), vec![]);
     }

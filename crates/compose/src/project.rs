@@ -12,7 +12,12 @@ use crate::model::{self, ComposeFile, Service, VolumeEntry};
 use crate::{envfile, interpolate, merge, normalize};
 
 /// File names looked for in the project directory, in order.
-pub const DEFAULT_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+pub const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
 /// Override files loaded after the default file.
 const OVERRIDE_FILES: &[&str] = &[
     "compose.override.yaml",
@@ -66,8 +71,11 @@ pub fn normalize_name(raw: &str) -> String {
 
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
-        && n.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && n.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 fn read_yaml(path: &Path) -> Result<Value> {
@@ -87,35 +95,58 @@ fn read_yaml(path: &Path) -> Result<Value> {
 
 /// Loads a project; `shell` is the process environment (passed in for tests).
 pub fn load(opts: &Options, shell: &IndexMap<String, String>, cwd: &Path) -> Result<Project> {
-    let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        }
+    };
     let mut files: Vec<PathBuf> = opts.files.iter().map(|f| abs(f)).collect();
     if files.is_empty() {
         if let Some(cf) = shell.get("COMPOSE_FILE").filter(|v| !v.is_empty()) {
             files = cf.split(':').map(|f| abs(Path::new(f))).collect();
         }
     }
-    let search_dir = opts.project_dir.as_ref().map(|d| abs(d)).unwrap_or_else(|| cwd.to_path_buf());
+    let search_dir = opts
+        .project_dir
+        .as_ref()
+        .map(|d| abs(d))
+        .unwrap_or_else(|| cwd.to_path_buf());
     if files.is_empty() {
         let main = DEFAULT_FILES
             .iter()
             .map(|n| search_dir.join(n))
             .find(|p| p.exists())
-            .ok_or_else(|| ComposeError::NoFile(DEFAULT_FILES.join(", "), search_dir.display().to_string()))?;
+            .ok_or_else(|| {
+                ComposeError::NoFile(DEFAULT_FILES.join(", "), search_dir.display().to_string())
+            })?;
         files.push(main);
-        if let Some(o) = OVERRIDE_FILES.iter().map(|n| search_dir.join(n)).find(|p| p.exists()) {
+        if let Some(o) = OVERRIDE_FILES
+            .iter()
+            .map(|n| search_dir.join(n))
+            .find(|p| p.exists())
+        {
             files.push(o);
         }
     }
     let dir = match &opts.project_dir {
         Some(d) => abs(d),
-        None => files[0].parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.to_path_buf()),
+        None => files[0]
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| cwd.to_path_buf()),
     };
 
     // variables: the env file(s), then the shell over them
     let mut vars: IndexMap<String, String> = IndexMap::new();
     let env_files: Vec<PathBuf> = if opts.env_files.is_empty() {
         let d = dir.join(".env");
-        if d.is_file() { vec![d] } else { Vec::new() }
+        if d.is_file() {
+            vec![d]
+        } else {
+            Vec::new()
+        }
     } else {
         opts.env_files.iter().map(|f| abs(f)).collect()
     };
@@ -134,7 +165,11 @@ pub fn load(opts: &Options, shell: &IndexMap<String, String>, cwd: &Path) -> Res
         let mut doc = read_yaml(f)?;
         let fname = f.display().to_string();
         interpolate::interpolate_value(&mut doc, &vars, "").map_err(|(path, message)| {
-            ComposeError::Interpolation { file: fname.clone(), path, message }
+            ComposeError::Interpolation {
+                file: fname.clone(),
+                path,
+                message,
+            }
         })?;
         normalize::normalize_file(&mut doc, &fname)?;
         model::check_implemented(&doc).map_err(|e| prefix_file(e, &fname))?;
@@ -150,7 +185,11 @@ pub fn load(opts: &Options, shell: &IndexMap<String, String>, cwd: &Path) -> Res
         .project_name
         .clone()
         .map(|n| (n, true))
-        .or_else(|| vars.get("COMPOSE_PROJECT_NAME").filter(|v| !v.is_empty()).map(|n| (n.clone(), true)))
+        .or_else(|| {
+            vars.get("COMPOSE_PROJECT_NAME")
+                .filter(|v| !v.is_empty())
+                .map(|n| (n.clone(), true))
+        })
         .or_else(|| model.name.clone().map(|n| (n, true)));
     let name = match name_src {
         Some((n, _)) => {
@@ -163,10 +202,16 @@ pub fn load(opts: &Options, shell: &IndexMap<String, String>, cwd: &Path) -> Res
             n
         }
         None => {
-            let base = dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let base = dir
+                .file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             let n = normalize_name(&base);
             if !valid_name(&n) {
-                return Err(invalid("name", format!("project name {base:?} (from the directory) is invalid: use -p")));
+                return Err(invalid(
+                    "name",
+                    format!("project name {base:?} (from the directory) is invalid: use -p"),
+                ));
             }
             n
         }
@@ -175,14 +220,21 @@ pub fn load(opts: &Options, shell: &IndexMap<String, String>, cwd: &Path) -> Res
 
     let active: Vec<String> = if opts.profiles.is_empty() {
         vars.get("COMPOSE_PROFILES")
-            .map(|p| p.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .map(|p| {
+                p.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         opts.profiles.clone()
     };
     let mut disabled = Vec::new();
     model.services.retain(|n, s| {
-        let on = s.profiles.is_empty() || s.profiles.iter().any(|p| active.contains(p) || p == "*") || active.iter().any(|a| a == "*");
+        let on = s.profiles.is_empty()
+            || s.profiles.iter().any(|p| active.contains(p) || p == "*")
+            || active.iter().any(|a| a == "*");
         if !on {
             disabled.push(n.clone());
         }
@@ -192,7 +244,14 @@ pub fn load(opts: &Options, shell: &IndexMap<String, String>, cwd: &Path) -> Res
     for (sname, svc) in model.services.iter_mut() {
         resolve_service(sname, svc, &dir, &vars)?;
     }
-    let project = Project { name, dir, files, model, disabled, warnings };
+    let project = Project {
+        name,
+        dir,
+        files,
+        model,
+        disabled,
+        warnings,
+    };
     crate::validate::validate(&project)?;
     Ok(project)
 }
@@ -206,11 +265,18 @@ fn prefix_file(e: ComposeError, file: &str) -> ComposeError {
 
 /// Reads env files into the environment, takes `null` variables from the shell, makes
 /// relative paths absolute.
-fn resolve_service(name: &str, svc: &mut Service, dir: &Path, vars: &IndexMap<String, String>) -> Result<()> {
+fn resolve_service(
+    name: &str,
+    svc: &mut Service,
+    dir: &Path,
+    vars: &IndexMap<String, String>,
+) -> Result<()> {
     let mut env: IndexMap<String, Option<String>> = IndexMap::new();
     for f in &svc.env_file {
         let p = resolve_path(dir, f);
-        for (k, v) in envfile::read(&p).map_err(|e| invalid(format!("services.{name}.env_file"), e.to_string()))? {
+        for (k, v) in envfile::read(&p)
+            .map_err(|e| invalid(format!("services.{name}.env_file"), e.to_string()))?
+        {
             env.insert(k, v);
         }
     }
@@ -265,7 +331,11 @@ fn resolve_path(dir: &Path, p: &str) -> PathBuf {
             return PathBuf::from(home).join(rest);
         }
     }
-    let joined = if Path::new(p).is_absolute() { PathBuf::from(p) } else { dir.join(p) };
+    let joined = if Path::new(p).is_absolute() {
+        PathBuf::from(p)
+    } else {
+        dir.join(p)
+    };
     // lexical clean-up of `.` and `..` (the path need not exist yet)
     let mut out = PathBuf::new();
     for c in joined.components() {
@@ -310,7 +380,9 @@ impl Project {
     /// The image a service runs: its `image`, or `<project>-<service>` for a build.
     pub fn image_of(&self, service: &str) -> String {
         let s = &self.model.services[service];
-        s.image.clone().unwrap_or_else(|| format!("{}-{service}", self.name))
+        s.image
+            .clone()
+            .unwrap_or_else(|| format!("{}-{service}", self.name))
     }
 
     /// The network keys a service is attached to, in order (`default` when none are given).
@@ -364,26 +436,45 @@ mod tests {
     fn finds_files_env_and_name() {
         let d = tmp("My_App");
         write(&d, "compose.yaml", "services:\n  web:\n    image: ${IMG:-busybox}\n    environment:\n      - FROM_SHELL\n      - FIXED=1\n    volumes: [./data:/data, named:/n, /anon]\nvolumes:\n  named: {}\n");
-        write(&d, "compose.override.yaml", "services:\n  web:\n    environment:\n      FIXED: 2\n");
+        write(
+            &d,
+            "compose.override.yaml",
+            "services:\n  web:\n    environment:\n      FIXED: 2\n",
+        );
         write(&d, ".env", "IMG=alpine\n");
         let mut shell = IndexMap::new();
         shell.insert("FROM_SHELL".to_string(), "s".to_string());
         let p = load(&Options::default(), &shell, &d).unwrap();
-        assert_eq!(p.name, normalize_name(&d.file_name().unwrap().to_string_lossy()));
+        assert_eq!(
+            p.name,
+            normalize_name(&d.file_name().unwrap().to_string_lossy())
+        );
         assert!(p.name.starts_with("compose-unit-my_app-"));
         assert_eq!(p.files.len(), 2);
         let web = &p.model.services["web"];
         assert_eq!(web.image.as_deref(), Some("alpine"));
         assert_eq!(web.environment["FIXED"].as_deref(), Some("2"));
         assert_eq!(web.environment["FROM_SHELL"].as_deref(), Some("s"));
-        assert_eq!(web.volumes[0], VolumeEntry::Short(format!("{}/data:/data", d.display())));
+        assert_eq!(
+            web.volumes[0],
+            VolumeEntry::Short(format!("{}/data:/data", d.display()))
+        );
         assert_eq!(p.volume_name("named"), format!("{}_named", p.name));
         assert_eq!(p.container_name("web", 2), format!("{}-web-2", p.name));
         shell.insert("COMPOSE_PROJECT_NAME".into(), "fromenv".into());
-        assert_eq!(load(&Options::default(), &shell, &d).unwrap().name, "fromenv");
-        let o = Options { project_name: Some("cli".into()), ..Default::default() };
+        assert_eq!(
+            load(&Options::default(), &shell, &d).unwrap().name,
+            "fromenv"
+        );
+        let o = Options {
+            project_name: Some("cli".into()),
+            ..Default::default()
+        };
         assert_eq!(load(&o, &shell, &d).unwrap().name, "cli");
-        let o = Options { project_name: Some("Bad Name".into()), ..Default::default() };
+        let o = Options {
+            project_name: Some("Bad Name".into()),
+            ..Default::default()
+        };
         assert!(load(&o, &shell, &d).is_err());
         std::fs::remove_dir_all(&d).unwrap();
     }
@@ -395,29 +486,70 @@ mod tests {
         write(&d, "vars.env", "K=from-file\n");
         write(&d, "custom.env", "TAG=9\n");
         let shell = IndexMap::new();
-        let o = Options { files: vec![d.join("a.yml")], ..Default::default() };
+        let o = Options {
+            files: vec![d.join("a.yml")],
+            ..Default::default()
+        };
         let p = load(&o, &shell, &d).unwrap();
         assert_eq!(p.name, "named");
-        assert_eq!(p.model.services["web"].environment["K"].as_deref(), Some("from-file"));
+        assert_eq!(
+            p.model.services["web"].environment["K"].as_deref(),
+            Some("from-file")
+        );
         assert!(!p.model.services.contains_key("dbg"));
         assert_eq!(p.disabled, vec!["dbg".to_string()]);
-        let o2 = Options { files: vec![d.join("a.yml")], profiles: vec!["debug".into()], ..Default::default() };
-        assert!(load(&o2, &shell, &d).unwrap().model.services.contains_key("dbg"));
+        let o2 = Options {
+            files: vec![d.join("a.yml")],
+            profiles: vec!["debug".into()],
+            ..Default::default()
+        };
+        assert!(load(&o2, &shell, &d)
+            .unwrap()
+            .model
+            .services
+            .contains_key("dbg"));
 
-        write(&d, "b.yml", "services:\n  web:\n    image: \"busybox:${TAG:?TAG is required}\"\n");
-        let o = Options { files: vec![d.join("b.yml")], ..Default::default() };
+        write(
+            &d,
+            "b.yml",
+            "services:\n  web:\n    image: \"busybox:${TAG:?TAG is required}\"\n",
+        );
+        let o = Options {
+            files: vec![d.join("b.yml")],
+            ..Default::default()
+        };
         let e = load(&o, &shell, &d).unwrap_err().to_string();
-        assert!(e.contains("b.yml") && e.contains("services.web.image") && e.contains("TAG is required"), "{e}");
-        let o = Options { files: vec![d.join("b.yml")], env_files: vec![d.join("custom.env")], ..Default::default() };
-        assert_eq!(load(&o, &shell, &d).unwrap().model.services["web"].image.as_deref(), Some("busybox:9"));
+        assert!(
+            e.contains("b.yml")
+                && e.contains("services.web.image")
+                && e.contains("TAG is required"),
+            "{e}"
+        );
+        let o = Options {
+            files: vec![d.join("b.yml")],
+            env_files: vec![d.join("custom.env")],
+            ..Default::default()
+        };
+        assert_eq!(
+            load(&o, &shell, &d).unwrap().model.services["web"]
+                .image
+                .as_deref(),
+            Some("busybox:9")
+        );
 
         write(&d, "c.yml", "services:\n  web:\n    image: [unclosed\n");
-        let o = Options { files: vec![d.join("c.yml")], ..Default::default() };
+        let o = Options {
+            files: vec![d.join("c.yml")],
+            ..Default::default()
+        };
         let e = load(&o, &shell, &d).unwrap_err().to_string();
         assert!(e.contains("c.yml") && e.contains("invalid YAML"), "{e}");
 
         write(&d, "d.yml", "version: '3'\nx-base: &base\n  image: busybox\n  restart: always\nservices:\n  web:\n    <<: *base\n    command: echo hi\n");
-        let o = Options { files: vec![d.join("d.yml")], ..Default::default() };
+        let o = Options {
+            files: vec![d.join("d.yml")],
+            ..Default::default()
+        };
         let p = load(&o, &shell, &d).unwrap();
         assert_eq!(p.model.services["web"].image.as_deref(), Some("busybox"));
         assert_eq!(p.model.services["web"].restart.as_deref(), Some("always"));

@@ -18,9 +18,13 @@ pub fn duration_ns(text: &str) -> Result<i64, String> {
         if num_end == 0 {
             return Err(format!("invalid duration {text:?}"));
         }
-        let n: f64 = rest[..num_end].parse().map_err(|_| format!("invalid duration {text:?}"))?;
+        let n: f64 = rest[..num_end]
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}"))?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_end] {
             "h" => 3600e9,
             "m" => 60e9,
@@ -39,8 +43,12 @@ pub fn duration_ns(text: &str) -> Result<i64, String> {
 /// A byte size (`1024`, `64m`, `1.5g`, `512kb`) in bytes.
 pub fn size_bytes(text: &str) -> Result<i64, String> {
     let t = text.trim().to_ascii_lowercase();
-    let num_end = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let n: f64 = t[..num_end].parse().map_err(|_| format!("invalid size {text:?}"))?;
+    let num_end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let n: f64 = t[..num_end]
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}"))?;
     let mult = match t[num_end..].trim() {
         "" | "b" => 1f64,
         "k" | "kb" => 1024f64,

@@ -13,50 +13,93 @@ pub fn validate(p: &Project) -> Result<()> {
     for (name, s) in &m.services {
         let sp = format!("services.{name}");
         if s.image.is_none() && s.build.is_none() {
-            return Err(invalid(sp, "has neither an image nor a build context specified"));
+            return Err(invalid(
+                sp,
+                "has neither an image nor a build context specified",
+            ));
         }
         for (dep, d) in &s.depends_on {
             match d.condition.as_str() {
                 "service_started" | "service_healthy" | "service_completed_successfully" => {}
-                c => return Err(invalid(format!("{sp}.depends_on.{dep}.condition"), format!("invalid condition {c:?}"))),
+                c => {
+                    return Err(invalid(
+                        format!("{sp}.depends_on.{dep}.condition"),
+                        format!("invalid condition {c:?}"),
+                    ))
+                }
             }
             if !m.services.contains_key(dep) && d.required.unwrap_or(true) {
-                let why = if p.disabled.contains(dep) { " (it is in an inactive profile)" } else { "" };
-                return Err(invalid(format!("{sp}.depends_on"), format!("service {name:?} depends on undefined service {dep:?}{why}")));
+                let why = if p.disabled.contains(dep) {
+                    " (it is in an inactive profile)"
+                } else {
+                    ""
+                };
+                return Err(invalid(
+                    format!("{sp}.depends_on"),
+                    format!("service {name:?} depends on undefined service {dep:?}{why}"),
+                ));
             }
         }
         if let Some(nets) = &s.networks {
             for key in nets.keys() {
                 if key != "default" && !m.networks.contains_key(key) {
-                    return Err(invalid(format!("{sp}.networks"), format!("service {name:?} refers to undefined network {key}")));
+                    return Err(invalid(
+                        format!("{sp}.networks"),
+                        format!("service {name:?} refers to undefined network {key}"),
+                    ));
                 }
             }
         }
         if s.container_name.is_some() && s.replicas() > 1 {
-            return Err(invalid(sp.clone(), format!("services.{name}: can't set container_name and scale it to {} replicas", s.replicas())));
+            return Err(invalid(
+                sp.clone(),
+                format!(
+                    "services.{name}: can't set container_name and scale it to {} replicas",
+                    s.replicas()
+                ),
+            ));
         }
         if let Some(b) = &s.build {
             if !std::path::Path::new(&b.context).is_dir() {
-                return Err(invalid(format!("{sp}.build.context"), format!("build context {:?} is not a directory", b.context)));
+                return Err(invalid(
+                    format!("{sp}.build.context"),
+                    format!("build context {:?} is not a directory", b.context),
+                ));
             }
         }
         container_body(
             p,
             name,
-            &Instance { number: 1, oneoff: false, image_id: String::new(), config_hash: String::new(), publish: true, name: String::new() },
+            &Instance {
+                number: 1,
+                oneoff: false,
+                image_id: String::new(),
+                config_hash: String::new(),
+                publish: true,
+                name: String::new(),
+            },
         )?;
     }
     for (key, n) in &m.networks {
         if let Some(n) = n {
             if n.external && (n.ipam.is_some() || n.driver.is_some() || n.internal) {
-                return Err(invalid(format!("networks.{key}"), "an external network cannot set driver, ipam or internal"));
+                return Err(invalid(
+                    format!("networks.{key}"),
+                    "an external network cannot set driver, ipam or internal",
+                ));
             }
             if let Some(ipam) = &n.ipam {
                 for (i, c) in ipam.config.iter().enumerate() {
                     if let Some(s) = &c.subnet {
-                        let ok = s.split_once('/').is_some_and(|(a, l)| a.parse::<std::net::Ipv4Addr>().is_ok() && l.parse::<u8>().is_ok_and(|l| l <= 32));
+                        let ok = s.split_once('/').is_some_and(|(a, l)| {
+                            a.parse::<std::net::Ipv4Addr>().is_ok()
+                                && l.parse::<u8>().is_ok_and(|l| l <= 32)
+                        });
                         if !ok {
-                            return Err(invalid(format!("networks.{key}.ipam.config[{i}].subnet"), format!("invalid subnet {s:?}")));
+                            return Err(invalid(
+                                format!("networks.{key}.ipam.config[{i}].subnet"),
+                                format!("invalid subnet {s:?}"),
+                            ));
                         }
                     }
                 }
@@ -67,7 +110,12 @@ pub fn validate(p: &Project) -> Result<()> {
         if let Some(v) = v {
             if let Some(d) = &v.driver {
                 if d != "local" {
-                    return Err(invalid(format!("volumes.{key}.driver"), format!("volume driver {d:?} is not implemented by berth compose (only local)")));
+                    return Err(invalid(
+                        format!("volumes.{key}.driver"),
+                        format!(
+                            "volume driver {d:?} is not implemented by berth compose (only local)"
+                        ),
+                    ));
                 }
             }
         }
@@ -82,10 +130,21 @@ mod tests {
     use indexmap::IndexMap;
 
     fn check(yaml: &str) -> String {
-        let d = std::env::temp_dir().join(format!("compose-validate-{}-{}", std::process::id(), yaml.len()));
+        let d = std::env::temp_dir().join(format!(
+            "compose-validate-{}-{}",
+            std::process::id(),
+            yaml.len()
+        ));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("compose.yaml"), yaml).unwrap();
-        let r = load(&Options { project_name: Some("v".into()), ..Default::default() }, &IndexMap::new(), &d);
+        let r = load(
+            &Options {
+                project_name: Some("v".into()),
+                ..Default::default()
+            },
+            &IndexMap::new(),
+            &d,
+        );
         std::fs::remove_dir_all(&d).unwrap();
         match r {
             Ok(_) => String::new(),

@@ -37,7 +37,12 @@ impl<'a> Proj<'a> {
         let dir = d.root.join(format!("proj-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-        Proj { d, client, dir, name }
+        Proj {
+            d,
+            client,
+            dir,
+            name,
+        }
     }
 
     /// Runs a compose command with extra environment variables.
@@ -56,7 +61,10 @@ impl<'a> Proj<'a> {
                 c
             }
         };
-        c.arg("-p").arg(&self.name).arg("-f").arg(self.dir.join("compose.yaml"));
+        c.arg("-p")
+            .arg(&self.name)
+            .arg("-f")
+            .arg(self.dir.join("compose.yaml"));
         c.args(args).current_dir(&self.dir).stdin(Stdio::null());
         for (k, v) in env {
             c.env(k, v);
@@ -97,7 +105,10 @@ impl<'a> Proj<'a> {
             .ok();
         let mut v: Vec<(String, String)> = out
             .lines()
-            .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+            .filter_map(|l| {
+                l.split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
             .collect();
         v.sort();
         v
@@ -113,7 +124,9 @@ impl<'a> Proj<'a> {
     }
 
     fn started_at(&self, id: &str) -> String {
-        self.d.berth(["inspect", "-f", "{{.State.StartedAt}}", id]).ok()
+        self.d
+            .berth(["inspect", "-f", "{{.State.StartedAt}}", id])
+            .ok()
     }
 
     fn exists(&self, kind: &str, name: &str) -> bool {
@@ -137,7 +150,10 @@ fn http_get(port: u16) -> String {
                 }
             }
         }
-        assert!(Instant::now() < deadline, "nothing answered on 127.0.0.1:{port}");
+        assert!(
+            Instant::now() < deadline,
+            "nothing answered on 127.0.0.1:{port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -196,19 +212,36 @@ fn lifecycle(client: Client) {
     assert_eq!(up.code, 0, "up: {up:?}\n{}", d.log());
     assert!(p.exists("network", &net) && p.exists("volume", &vol));
     assert_eq!(http_get(port), "hello-from-web");
-    let health = d.berth(["inspect", "-f", "{{.State.Health.Status}}", &p.id("db", 1)]).ok();
+    let health = d
+        .berth(["inspect", "-f", "{{.State.Health.Status}}", &p.id("db", 1)])
+        .ok();
     assert_eq!(health, "healthy", "web started only after db was healthy");
     // service discovery by service name on the project network
-    let got = p.run(&["exec", "-T", "web", "wget", "-q", "-O", "-", "http://db:8080/msg"]);
+    let got = p.run(&[
+        "exec",
+        "-T",
+        "web",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://db:8080/msg",
+    ]);
     assert_eq!(got.ok(), "stored", "{got:?}");
 
     // up twice is a no-op: same containers, not restarted
-    let before: Vec<(String, String, String)> =
-        p.containers().into_iter().map(|(n, id)| (n, id.clone(), p.started_at(&id))).collect();
+    let before: Vec<(String, String, String)> = p
+        .containers()
+        .into_iter()
+        .map(|(n, id)| (n, id.clone(), p.started_at(&id)))
+        .collect();
     assert_eq!(before.len(), 3, "{before:?}");
     p.run(&["up", "-d"]).ok();
-    let after: Vec<(String, String, String)> =
-        p.containers().into_iter().map(|(n, id)| (n, id.clone(), p.started_at(&id))).collect();
+    let after: Vec<(String, String, String)> = p
+        .containers()
+        .into_iter()
+        .map(|(n, id)| (n, id.clone(), p.started_at(&id)))
+        .collect();
     assert_eq!(before, after, "a second up changed something");
 
     // a changed config recreates only that service
@@ -217,17 +250,21 @@ fn lifecycle(client: Client) {
     assert_eq!(p.id("web", 1), web);
     assert_eq!(p.id("db", 1), db);
     assert_ne!(p.id("worker", 1), worker, "worker was not recreated");
-    let env = d.berth(["inspect", "-f", "{{json .Config.Env}}", &p.id("worker", 1)]).ok();
+    let env = d
+        .berth(["inspect", "-f", "{{json .Config.Env}}", &p.id("worker", 1)])
+        .ok();
     assert!(env.contains("TAG=two"), "{env}");
 
     // scale up and down by container number
-    p.run_env(&["up", "-d", "--scale", "worker=3"], &[("TAG", "two")]).ok();
+    p.run_env(&["up", "-d", "--scale", "worker=3"], &[("TAG", "two")])
+        .ok();
     let names: Vec<String> = p.containers().into_iter().map(|c| c.0).collect();
     for n in 1..=3 {
         assert!(names.contains(&p.cname("worker", n)), "{names:?}");
     }
     assert_eq!(p.id("web", 1), web, "scaling worker touched web");
-    p.run_env(&["up", "-d", "--scale", "worker=1"], &[("TAG", "two")]).ok();
+    p.run_env(&["up", "-d", "--scale", "worker=1"], &[("TAG", "two")])
+        .ok();
     let names: Vec<String> = p.containers().into_iter().map(|c| c.0).collect();
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names.contains(&p.cname("worker", 1)));
@@ -242,7 +279,16 @@ fn lifecycle(client: Client) {
     assert!(!p.exists("network", &net), "network left after down");
     assert!(p.exists("volume", &vol), "down removed the named volume");
     p.run_env(&["up", "-d"], &[("MSG", "overwritten")]).ok();
-    let got = p.run(&["exec", "-T", "web", "wget", "-q", "-O", "-", "http://db:8080/msg"]);
+    let got = p.run(&[
+        "exec",
+        "-T",
+        "web",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://db:8080/msg",
+    ]);
     assert_eq!(got.ok(), "stored", "data did not survive down/up");
 
     // down -v removes everything
@@ -262,7 +308,10 @@ fn finish(mut d: Daemon) {
 }
 
 fn docker_compose_v1() -> bool {
-    Command::new("docker-compose").arg("version").output().is_ok_and(|o| o.status.success())
+    Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -301,7 +350,10 @@ fn bad_projects_create_nothing() {
         let p = Proj::new(&d, Client::Berth, yaml);
         let e = p.run(&["up", "-d"]).err();
         assert!(e.contains(want), "{yaml:?}: want {want:?} in {e:?}");
-        assert!(!p.exists("network", &format!("{}_default", p.name)), "{yaml:?} created a network");
+        assert!(
+            !p.exists("network", &format!("{}_default", p.name)),
+            "{yaml:?} created a network"
+        );
     }
     // an external network that does not exist: refused before any container is made
     let p = Proj::new(
@@ -386,7 +438,10 @@ networks:
 
     // config: resolved model, service list (profiles honoured)
     let cfg = p.run(&["config"]).ok();
-    assert!(cfg.contains("GREETING: built-ok") && cfg.contains(&format!("{base}.50")), "{cfg}");
+    assert!(
+        cfg.contains("GREETING: built-ok") && cfg.contains(&format!("{base}.50")),
+        "{cfg}"
+    );
     assert_eq!(p.run(&["config", "--services"]).ok(), "init\napp\nprobe");
 
     let up = p.run(&["up", "-d"]);
@@ -395,20 +450,62 @@ networks:
     assert_eq!(http_get(port), "built-ok");
     let back = format!("{}_back", p.name);
     // alias, service name, fixed address on the named network
-    let got = p.run(&["exec", "-T", "probe", "wget", "-q", "-O", "-", "http://api/"]).ok();
+    let got = p
+        .run(&[
+            "exec",
+            "-T",
+            "probe",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://api/",
+        ])
+        .ok();
     assert_eq!(got, "built-ok");
-    let ip = d.berth(["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{back}\").IPAddress}}}}"), &p.id("app", 1)]).ok();
+    let ip = d
+        .berth([
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{back}\").IPAddress}}}}"),
+            &p.id("app", 1),
+        ])
+        .ok();
     assert_eq!(ip, format!("{base}.50"));
-    let got = p.run(&["exec", "-T", "probe", "sh", "-c", "pwd; hostname; grep static.example /etc/hosts"]).ok();
+    let got = p
+        .run(&[
+            "exec",
+            "-T",
+            "probe",
+            "sh",
+            "-c",
+            "pwd; hostname; grep static.example /etc/hosts",
+        ])
+        .ok();
     assert!(got.starts_with("/scratch\nprobehost\n10.9.8.7"), "{got}");
-    assert_eq!(d.berth(["inspect", "-f", "{{index .Config.Labels \"tier\"}}", &p.id("app", 1)]).ok(), "backend");
+    assert_eq!(
+        d.berth([
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"tier\"}}",
+            &p.id("app", 1)
+        ])
+        .ok(),
+        "backend"
+    );
 
     // logs with prefixes, init ran to completion first
     let logs = p.run(&["logs", "init", "app"]).ok();
-    assert!(logs.contains(&format!("{}  | init-done", p.cname("init", 1))), "{logs}");
+    assert!(
+        logs.contains(&format!("{}  | init-done", p.cname("init", 1))),
+        "{logs}"
+    );
     assert!(logs.contains("app-started"), "{logs}");
     // port, top, images, ps --services
-    assert_eq!(p.run(&["port", "app", "80"]).ok(), format!("127.0.0.1:{port}"));
+    assert_eq!(
+        p.run(&["port", "app", "80"]).ok(),
+        format!("127.0.0.1:{port}")
+    );
     let top = p.run(&["top", "probe"]).ok();
     assert!(top.contains("sleep 3600"), "{top}");
     let images = p.run(&["images", "app"]).ok();
@@ -416,13 +513,30 @@ networks:
     assert_eq!(p.run(&["ps", "--services"]).ok(), "app\nprobe");
 
     // run --rm: a one-off on the project network, gone afterwards
-    let r = p.run(&["run", "--rm", "-T", "probe", "wget", "-q", "-O", "-", "http://app/"]);
+    let r = p.run(&[
+        "run",
+        "--rm",
+        "-T",
+        "probe",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://app/",
+    ]);
     assert_eq!(r.ok(), "built-ok", "{r:?}");
-    assert!(!p.containers().iter().any(|(n, _)| n.contains("-run-")), "{:?}", p.containers());
+    assert!(
+        !p.containers().iter().any(|(n, _)| n.contains("-run-")),
+        "{:?}",
+        p.containers()
+    );
 
     // stop / start / restart / kill / rm
     p.run(&["stop", "probe"]).ok();
-    let state = |svc: &str| d.berth(["inspect", "-f", "{{.State.Status}}", &p.id(svc, 1)]).ok();
+    let state = |svc: &str| {
+        d.berth(["inspect", "-f", "{{.State.Status}}", &p.id(svc, 1)])
+            .ok()
+    };
     assert_eq!(state("probe"), "exited");
     assert_eq!(state("app"), "running");
     p.run(&["start", "probe"]).ok();
@@ -433,7 +547,10 @@ networks:
     p.run(&["kill", "probe"]).ok();
     assert_eq!(state("probe"), "exited");
     p.run(&["rm", "-f", "probe"]).ok();
-    assert!(!p.containers().iter().any(|(n, _)| *n == p.cname("probe", 1)));
+    assert!(!p
+        .containers()
+        .iter()
+        .any(|(n, _)| *n == p.cname("probe", 1)));
 
     // a service removed from the file is an orphan, removed on request
     p.run(&["up", "-d", "probe"]).ok();
@@ -446,11 +563,17 @@ networks:
     let up = p.run(&["up", "-d"]);
     assert!(up.stderr.contains("orphan"), "{up:?}");
     p.run(&["up", "-d", "--remove-orphans"]).ok();
-    assert!(!p.containers().iter().any(|(n, _)| *n == p.cname("probe", 1)));
+    assert!(!p
+        .containers()
+        .iter()
+        .any(|(n, _)| *n == p.cname("probe", 1)));
 
     p.run(&["down", "--rmi", "local"]).ok();
     assert!(p.containers().is_empty());
     assert!(!p.exists("network", &back));
-    assert!(!p.exists("image", &format!("{}-app", p.name)), "--rmi local left the built image");
+    assert!(
+        !p.exists("image", &format!("{}-app", p.name)),
+        "--rmi local left the built image"
+    );
     finish(d);
 }

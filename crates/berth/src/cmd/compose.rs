@@ -116,7 +116,11 @@ fn selected(p: &compose::Project, names: &[String]) -> Result<Vec<String>> {
             bail!("no such service: {n}");
         }
     }
-    Ok(if names.is_empty() { p.model.services.keys().cloned().collect() } else { names.to_vec() })
+    Ok(if names.is_empty() {
+        p.model.services.keys().cloned().collect()
+    } else {
+        names.to_vec()
+    })
 }
 
 /// Runs one `berth compose` command.

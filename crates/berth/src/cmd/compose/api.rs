@@ -30,7 +30,13 @@ pub enum Oneoff {
 
 /// Containers of the project (optionally of one service), `all` including stopped ones,
 /// sorted by service then number.
-pub async fn containers(client: &Client, project: &str, service: Option<&str>, all: bool, oneoff: Oneoff) -> Result<Vec<Value>> {
+pub async fn containers(
+    client: &Client,
+    project: &str,
+    service: Option<&str>,
+    all: bool,
+    oneoff: Oneoff,
+) -> Result<Vec<Value>> {
     let mut label = vec![format!("{}={project}", labels::PROJECT)];
     if let Some(s) = service {
         label.push(format!("{}={s}", labels::SERVICE));
@@ -42,7 +48,11 @@ pub async fn containers(client: &Client, project: &str, service: Option<&str>, a
     }
     let filters = json!({ "label": label }).to_string();
     let v = client
-        .get(&format!("/containers/json?all={}&filters={}", u8::from(all), enc(&filters)))
+        .get(&format!(
+            "/containers/json?all={}&filters={}",
+            u8::from(all),
+            enc(&filters)
+        ))
         .await?;
     let mut list = v.as_array().cloned().unwrap_or_default();
     list.sort_by_key(|c| (label_of(c, labels::SERVICE), number_of(c)));
@@ -51,7 +61,11 @@ pub async fn containers(client: &Client, project: &str, service: Option<&str>, a
 
 /// A label of a container list entry.
 pub fn label_of(c: &Value, key: &str) -> String {
-    c.pointer("/Labels").and_then(|l| l.get(key)).and_then(Value::as_str).unwrap_or_default().to_string()
+    c.pointer("/Labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The replica number of a container list entry.
@@ -61,12 +75,19 @@ pub fn number_of(c: &Value) -> u32 {
 
 /// The name of a container list entry (without `/`).
 pub fn name_of(c: &Value) -> String {
-    c.pointer("/Names/0").and_then(Value::as_str).unwrap_or_default().trim_start_matches('/').to_string()
+    c.pointer("/Names/0")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string()
 }
 
 /// The id of a container list entry.
 pub fn id_of(c: &Value) -> String {
-    c.get("Id").and_then(Value::as_str).unwrap_or_default().to_string()
+    c.get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A container list entry as the planner sees it.
@@ -95,12 +116,24 @@ pub async fn image_id(client: &Client, image: &str) -> Result<Option<String>> {
 pub async fn ensure_networks(client: &Client, p: &Project) -> Result<()> {
     for key in p.used_networks() {
         let name = p.network_name(&key);
-        let external = p.model.networks.get(&key).cloned().flatten().is_some_and(|n| n.external);
+        let external = p
+            .model
+            .networks
+            .get(&key)
+            .cloned()
+            .flatten()
+            .is_some_and(|n| n.external);
         match client.get(&format!("/networks/{}", enc(&name))).await {
             Ok(v) => {
-                let owner = v.pointer("/Labels").and_then(|l| l.get(labels::PROJECT)).and_then(Value::as_str);
+                let owner = v
+                    .pointer("/Labels")
+                    .and_then(|l| l.get(labels::PROJECT))
+                    .and_then(Value::as_str);
                 if !external && owner.is_some_and(|o| o != p.name) {
-                    bail!("network {name} was found but belongs to project {:?}", owner.unwrap_or_default());
+                    bail!(
+                        "network {name} was found but belongs to project {:?}",
+                        owner.unwrap_or_default()
+                    );
                 }
             }
             Err(e) if is_status(&e, 404) => {
@@ -108,7 +141,13 @@ pub async fn ensure_networks(client: &Client, p: &Project) -> Result<()> {
                     bail!("network {name} declared as external, but could not be found");
                 }
                 progress("Network", &name, "Creating");
-                client.json(Method::POST, "/networks/create", Some(&convert::network_body(p, &key))).await?;
+                client
+                    .json(
+                        Method::POST,
+                        "/networks/create",
+                        Some(&convert::network_body(p, &key)),
+                    )
+                    .await?;
                 progress("Network", &name, "Created");
             }
             Err(e) => return Err(e),
@@ -129,7 +168,13 @@ pub async fn ensure_volumes(client: &Client, p: &Project) -> Result<()> {
                     bail!("external volume {name:?} not found");
                 }
                 progress("Volume", &name, "Creating");
-                client.json(Method::POST, "/volumes/create", Some(&convert::volume_body(p, key))).await?;
+                client
+                    .json(
+                        Method::POST,
+                        "/volumes/create",
+                        Some(&convert::volume_body(p, key)),
+                    )
+                    .await?;
                 progress("Volume", &name, "Created");
             }
             Err(e) => return Err(e),
@@ -142,11 +187,18 @@ pub async fn ensure_volumes(client: &Client, p: &Project) -> Result<()> {
 pub async fn create(client: &Client, name: &str, body: &Value) -> Result<String> {
     progress("Container", name, "Creating");
     let v = client
-        .json(Method::POST, &format!("/containers/create?name={}", enc(name)), Some(body))
+        .json(
+            Method::POST,
+            &format!("/containers/create?name={}", enc(name)),
+            Some(body),
+        )
         .await
         .map_err(|e| anyhow!("container {name}: {e}"))?;
     progress("Container", name, "Created");
-    v.get("Id").and_then(Value::as_str).map(str::to_string).ok_or_else(|| anyhow!("daemon returned no container id"))
+    v.get("Id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("daemon returned no container id"))
 }
 
 /// Starts a container.
@@ -164,7 +216,10 @@ pub async fn start(client: &Client, id: &str, name: &str) -> Result<()> {
 pub async fn stop(client: &Client, id: &str, name: &str, timeout: Option<i64>) -> Result<()> {
     progress("Container", name, "Stopping");
     let q = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
-    match client.call(Method::POST, &format!("/containers/{id}/stop{q}"), None).await {
+    match client
+        .call(Method::POST, &format!("/containers/{id}/stop{q}"), None)
+        .await
+    {
         Ok(_) => {}
         Err(e) if is_status(&e, 304) || is_status(&e, 404) => {}
         Err(e) => return Err(e),
@@ -177,7 +232,11 @@ pub async fn stop(client: &Client, id: &str, name: &str, timeout: Option<i64>) -
 pub async fn remove(client: &Client, id: &str, name: &str, volumes: bool) -> Result<()> {
     progress("Container", name, "Removing");
     match client
-        .call(Method::DELETE, &format!("/containers/{id}?force=1&v={}", u8::from(volumes)), None)
+        .call(
+            Method::DELETE,
+            &format!("/containers/{id}?force=1&v={}", u8::from(volumes)),
+            None,
+        )
         .await
     {
         Ok(_) => {}
@@ -190,7 +249,13 @@ pub async fn remove(client: &Client, id: &str, name: &str, volumes: bool) -> Res
 
 /// Waits until the containers of `dep` satisfy `condition` (`service_started`,
 /// `service_healthy`, `service_completed_successfully`).
-pub async fn wait_condition(client: &Client, p: &Project, dep: &str, condition: &str, timeout: Duration) -> Result<()> {
+pub async fn wait_condition(
+    client: &Client,
+    p: &Project,
+    dep: &str,
+    condition: &str,
+    timeout: Duration,
+) -> Result<()> {
     if condition == "service_started" {
         return Ok(());
     }
@@ -203,8 +268,13 @@ pub async fn wait_condition(client: &Client, p: &Project, dep: &str, condition: 
         let mut done = true;
         for c in &list {
             let name = name_of(c);
-            let info = client.get(&format!("/containers/{}/json", id_of(c))).await?;
-            let status = info.pointer("/State/Status").and_then(Value::as_str).unwrap_or_default();
+            let info = client
+                .get(&format!("/containers/{}/json", id_of(c)))
+                .await?;
+            let status = info
+                .pointer("/State/Status")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match condition {
                 "service_healthy" => match info.pointer("/State/Health/Status").and_then(Value::as_str) {
                     None => bail!("dependency failed to start: container {name} has no healthcheck configured"),

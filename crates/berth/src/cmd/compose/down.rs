@@ -46,7 +46,12 @@ pub struct StopArgs {
 #[derive(Args, Debug)]
 pub struct KillArgs {
     /// SIGNAL to send to the container
-    #[arg(short = 's', long = "signal", value_name = "string", default_value = "SIGKILL")]
+    #[arg(
+        short = 's',
+        long = "signal",
+        value_name = "string",
+        default_value = "SIGKILL"
+    )]
     pub signal: String,
     /// Services (default: all)
     #[arg(value_name = "SERVICE")]
@@ -71,7 +76,12 @@ pub struct RmArgs {
 }
 
 /// Containers of the given services, in reverse start order (dependents first).
-async fn in_stop_order(client: &Client, p: &Project, services: &[String], all: bool) -> Result<Vec<Value>> {
+async fn in_stop_order(
+    client: &Client,
+    p: &Project,
+    services: &[String],
+    all: bool,
+) -> Result<Vec<Value>> {
     let wanted = selected(p, services)?;
     let mut order = start_order(&p.model.services, &wanted, false)?;
     order.reverse();
@@ -94,7 +104,11 @@ pub async fn down(client: &Client, p: &Project, a: DownArgs) -> Result<i32> {
     let all = api::containers(client, &p.name, None, true, Oneoff::No).await?;
     let orphans: Vec<Value> = all
         .into_iter()
-        .filter(|c| !p.model.services.contains_key(&api::label_of(c, labels::SERVICE)))
+        .filter(|c| {
+            !p.model
+                .services
+                .contains_key(&api::label_of(c, labels::SERVICE))
+        })
         .collect();
     if a.remove_orphans {
         list.extend(orphans);
@@ -111,18 +125,29 @@ pub async fn down(client: &Client, p: &Project, a: DownArgs) -> Result<i32> {
         api::remove(client, &api::id_of(c), &api::name_of(c), a.volumes).await?;
     }
     for key in p.used_networks() {
-        if p.model.networks.get(&key).cloned().flatten().is_some_and(|n| n.external) {
+        if p.model
+            .networks
+            .get(&key)
+            .cloned()
+            .flatten()
+            .is_some_and(|n| n.external)
+        {
             continue;
         }
         let name = p.network_name(&key);
         match client.get(&format!("/networks/{}", enc(&name))).await {
             Ok(v) => {
-                let owner = v.pointer("/Labels").and_then(|l| l.get(labels::PROJECT)).and_then(Value::as_str);
+                let owner = v
+                    .pointer("/Labels")
+                    .and_then(|l| l.get(labels::PROJECT))
+                    .and_then(Value::as_str);
                 if owner.is_some_and(|o| o != p.name) {
                     continue;
                 }
                 api::progress("Network", &name, "Removing");
-                client.call(Method::DELETE, &format!("/networks/{}", enc(&name)), None).await?;
+                client
+                    .call(Method::DELETE, &format!("/networks/{}", enc(&name)), None)
+                    .await?;
                 api::progress("Network", &name, "Removed");
             }
             Err(e) if is_status(&e, 404) => {}
@@ -135,7 +160,10 @@ pub async fn down(client: &Client, p: &Project, a: DownArgs) -> Result<i32> {
                 continue;
             }
             let name = p.volume_name(key);
-            match client.call(Method::DELETE, &format!("/volumes/{}", enc(&name)), None).await {
+            match client
+                .call(Method::DELETE, &format!("/volumes/{}", enc(&name)), None)
+                .await
+            {
                 Ok(_) => api::progress("Volume", &name, "Removed"),
                 Err(e) if is_status(&e, 404) => {}
                 Err(e) => return Err(e),
@@ -153,7 +181,10 @@ pub async fn down(client: &Client, p: &Project, a: DownArgs) -> Result<i32> {
                 continue;
             }
             done.push(image.clone());
-            match client.call(Method::DELETE, &format!("/images/{}", enc(&image)), None).await {
+            match client
+                .call(Method::DELETE, &format!("/images/{}", enc(&image)), None)
+                .await
+            {
                 Ok(_) => api::progress("Image", &image, "Removed"),
                 Err(e) if is_status(&e, 404) => {}
                 Err(e) => return Err(e),
@@ -172,7 +203,13 @@ pub async fn stop_cmd(client: &Client, p: &Project, a: StopArgs, restart: bool) 
                 let name = api::name_of(&c);
                 api::progress("Container", &name, "Restarting");
                 let q = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
-                client.call(Method::POST, &format!("/containers/{}/restart{q}", api::id_of(&c)), None).await?;
+                client
+                    .call(
+                        Method::POST,
+                        &format!("/containers/{}/restart{q}", api::id_of(&c)),
+                        None,
+                    )
+                    .await?;
                 api::progress("Container", &name, "Started");
             }
         }
@@ -190,7 +227,15 @@ pub async fn kill_cmd(client: &Client, p: &Project, a: KillArgs) -> Result<i32> 
         let name = api::name_of(&c);
         api::progress("Container", &name, "Killing");
         client
-            .call(Method::POST, &format!("/containers/{}/kill?signal={}", api::id_of(&c), enc(&a.signal)), None)
+            .call(
+                Method::POST,
+                &format!(
+                    "/containers/{}/kill?signal={}",
+                    api::id_of(&c),
+                    enc(&a.signal)
+                ),
+                None,
+            )
             .await?;
         api::progress("Container", &name, "Killed");
     }
@@ -209,7 +254,9 @@ pub async fn rm_cmd(client: &Client, p: &Project, a: RmArgs) -> Result<i32> {
     }
     let mut targets = Vec::new();
     for c in &list {
-        let info = client.get(&format!("/containers/{}/json", api::id_of(c))).await?;
+        let info = client
+            .get(&format!("/containers/{}/json", api::id_of(c)))
+            .await?;
         if info.pointer("/State/Running").and_then(Value::as_bool) != Some(true) {
             targets.push(c.clone());
         }
@@ -220,7 +267,10 @@ pub async fn rm_cmd(client: &Client, p: &Project, a: RmArgs) -> Result<i32> {
     }
     if !a.force {
         let names: Vec<String> = targets.iter().map(api::name_of).collect();
-        eprint!("Going to remove {}\n? Are you sure? [yN] ", names.join(", "));
+        eprint!(
+            "Going to remove {}\n? Are you sure? [yN] ",
+            names.join(", ")
+        );
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
         if !matches!(line.trim(), "y" | "Y" | "yes") {

@@ -97,10 +97,24 @@ pub async fn ps(client: &Client, p: &Project, a: PsArgs) -> Result<i32> {
         bail!("invalid --format {:?}: table or json", a.format);
     }
     let mut list = Vec::new();
-    for c in api::containers(client, &p.name, None, a.all || !a.status.is_empty(), Oneoff::Any).await? {
+    for c in api::containers(
+        client,
+        &p.name,
+        None,
+        a.all || !a.status.is_empty(),
+        Oneoff::Any,
+    )
+    .await?
+    {
         let svc = api::label_of(&c, labels::SERVICE);
-        let state = c.get("State").and_then(Value::as_str).unwrap_or_default().to_string();
-        if (a.services.is_empty() || services.contains(&svc)) && (a.status.is_empty() || a.status.contains(&state)) {
+        let state = c
+            .get("State")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if (a.services.is_empty() || services.contains(&svc))
+            && (a.status.is_empty() || a.status.contains(&state))
+        {
             list.push(c);
         }
     }
@@ -121,7 +135,12 @@ pub async fn ps(client: &Client, p: &Project, a: PsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let command = |c: &Value| format!("\"{}\"", c.get("Command").and_then(Value::as_str).unwrap_or_default());
+    let command = |c: &Value| {
+        format!(
+            "\"{}\"",
+            c.get("Command").and_then(Value::as_str).unwrap_or_default()
+        )
+    };
     if a.format == "json" {
         for c in &list {
             let row = json!({
@@ -140,15 +159,26 @@ pub async fn ps(client: &Client, p: &Project, a: PsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let mut rows = vec![vec!["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"].into_iter().map(String::from).collect::<Vec<_>>()];
+    let mut rows = vec![vec![
+        "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>()];
     for c in &list {
         rows.push(vec![
             api::name_of(c),
-            c.get("Image").and_then(Value::as_str).unwrap_or_default().to_string(),
+            c.get("Image")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             command(c),
             api::label_of(c, labels::SERVICE),
             ago(c.get("Created").and_then(Value::as_i64).unwrap_or(0)),
-            c.get("Status").and_then(Value::as_str).unwrap_or_default().to_string(),
+            c.get("Status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             ports(c),
         ]);
     }
@@ -185,11 +215,35 @@ pub fn config(p: &Project, a: ConfigArgs) -> Result<i32> {
 pub async fn top(client: &Client, p: &Project, a: Services) -> Result<i32> {
     for s in selected(p, &a.services)? {
         for c in api::containers(client, &p.name, Some(&s), false, Oneoff::No).await? {
-            let v = client.get(&format!("/containers/{}/top", api::id_of(&c))).await?;
+            let v = client
+                .get(&format!("/containers/{}/top", api::id_of(&c)))
+                .await?;
             println!("{}", api::name_of(&c));
-            let mut rows = vec![v.get("Titles").and_then(Value::as_array).map(|t| t.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default()];
-            for proc_row in v.get("Processes").and_then(Value::as_array).cloned().unwrap_or_default() {
-                rows.push(proc_row.as_array().map(|r| r.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default());
+            let mut rows = vec![v
+                .get("Titles")
+                .and_then(Value::as_array)
+                .map(|t| {
+                    t.iter()
+                        .map(|x| x.as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()];
+            for proc_row in v
+                .get("Processes")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                rows.push(
+                    proc_row
+                        .as_array()
+                        .map(|r| {
+                            r.iter()
+                                .map(|x| x.as_str().unwrap_or_default().to_string())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                );
             }
             print!("{}", table(&rows));
             println!();
@@ -200,15 +254,33 @@ pub async fn top(client: &Client, p: &Project, a: Services) -> Result<i32> {
 
 /// `compose images`.
 pub async fn images(client: &Client, p: &Project, a: Services) -> Result<i32> {
-    let mut rows = vec![vec!["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"].into_iter().map(String::from).collect::<Vec<_>>()];
+    let mut rows = vec![vec!["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()];
     for s in selected(p, &a.services)? {
         for c in api::containers(client, &p.name, Some(&s), true, Oneoff::No).await? {
-            let image = c.get("Image").and_then(Value::as_str).unwrap_or_default().to_string();
+            let image = c
+                .get("Image")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let (repo, tag) = crate::cmd::images::split_ref(&image);
-            let info = client.get(&format!("/images/{}/json", c.get("ImageID").and_then(Value::as_str).unwrap_or(&image))).await?;
+            let info = client
+                .get(&format!(
+                    "/images/{}/json",
+                    c.get("ImageID").and_then(Value::as_str).unwrap_or(&image)
+                ))
+                .await?;
             let id = info.get("Id").and_then(Value::as_str).unwrap_or_default();
             let size = info.get("Size").and_then(Value::as_f64).unwrap_or(0.0);
-            rows.push(vec![api::name_of(&c), repo, tag, crate::cmd::ps::short_id(id), human_size(size)]);
+            rows.push(vec![
+                api::name_of(&c),
+                repo,
+                tag,
+                crate::cmd::ps::short_id(id),
+                human_size(size),
+            ]);
         }
     }
     print!("{}", table(&rows));
@@ -222,8 +294,16 @@ pub async fn port(client: &Client, p: &Project, a: PortArgs) -> Result<i32> {
     let c = list
         .iter()
         .find(|c| api::number_of(c) == a.index)
-        .ok_or_else(|| anyhow!("service {:?} is not running container #{}", a.service, a.index))?;
-    let info = client.get(&format!("/containers/{}/json", api::id_of(c))).await?;
+        .ok_or_else(|| {
+            anyhow!(
+                "service {:?} is not running container #{}",
+                a.service,
+                a.index
+            )
+        })?;
+    let info = client
+        .get(&format!("/containers/{}/json", api::id_of(c)))
+        .await?;
     let key = format!("{}/{}", a.private_port, a.protocol);
     let binding = info
         .pointer("/NetworkSettings/Ports")
@@ -231,8 +311,17 @@ pub async fn port(client: &Client, p: &Project, a: PortArgs) -> Result<i32> {
         .and_then(Value::as_array)
         .and_then(|l| l.first())
         .ok_or_else(|| anyhow!("no port {key} for container {}", api::name_of(c)))?;
-    let ip = binding.get("HostIp").and_then(Value::as_str).unwrap_or("0.0.0.0");
+    let ip = binding
+        .get("HostIp")
+        .and_then(Value::as_str)
+        .unwrap_or("0.0.0.0");
     let ip = if ip.is_empty() { "0.0.0.0" } else { ip };
-    println!("{ip}:{}", binding.get("HostPort").and_then(Value::as_str).unwrap_or_default());
+    println!(
+        "{ip}:{}",
+        binding
+            .get("HostPort")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    );
     Ok(0)
 }

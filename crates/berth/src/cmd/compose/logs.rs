@@ -58,7 +58,10 @@ fn prefixes(names: &[String], color: bool, none: bool) -> Vec<Prefix> {
             if none {
                 Prefix(String::new())
             } else if color {
-                Prefix(format!("\x1b[{}m{n:<width$}  | \x1b[0m", COLORS[i % COLORS.len()]))
+                Prefix(format!(
+                    "\x1b[{}m{n:<width$}  | \x1b[0m",
+                    COLORS[i % COLORS.len()]
+                ))
             } else {
                 Prefix(format!("{n:<width$}  | "))
             }
@@ -69,9 +72,17 @@ fn prefixes(names: &[String], color: bool, none: bool) -> Vec<Prefix> {
 /// Streams one container's logs to stdout, each line prefixed.
 async fn stream_one(client: Arc<Client>, id: String, query: String, prefix: Prefix) -> Result<()> {
     let info = client.get(&format!("/containers/{id}/json")).await?;
-    let tty = info.pointer("/Config/Tty").and_then(Value::as_bool).unwrap_or(false);
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let resp = client
-        .request(Method::GET, &format!("/containers/{id}/logs?{query}"), None, None)
+        .request(
+            Method::GET,
+            &format!("/containers/{id}/logs?{query}"),
+            None,
+            None,
+        )
         .await?;
     let mut body = resp.into_body();
     let mut demux = Demuxer::default();
@@ -93,7 +104,9 @@ async fn stream_one(client: Arc<Client>, id: String, query: String, prefix: Pref
         let _ = out.flush();
     };
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else { continue };
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
         if tty {
             emit_lines(&mut partial, &data, false);
         } else {
@@ -142,16 +155,32 @@ pub async fn logs(client: &Arc<Client>, p: &Project, a: LogsArgs) -> Result<i32>
 
 /// The attached mode of `up`: follows every container until all have exited (then prints
 /// their exit codes), or until Ctrl-C (then stops them).
-pub async fn attach_until_exit(client: &Arc<Client>, p: &Project, ids: &[(String, String)], timeout: Option<i64>) -> Result<i32> {
+pub async fn attach_until_exit(
+    client: &Arc<Client>,
+    p: &Project,
+    ids: &[(String, String)],
+    timeout: Option<i64>,
+) -> Result<i32> {
     let mut names = Vec::new();
     for (_, id) in ids {
         let info = client.get(&format!("/containers/{id}/json")).await?;
-        names.push(info.get("Name").and_then(Value::as_str).unwrap_or_default().trim_start_matches('/').to_string());
+        names.push(
+            info.get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+        );
     }
     let pre = prefixes(&names, crate::term::is_tty(1), false);
     let mut set = JoinSet::new();
     for ((_, id), prefix) in ids.iter().zip(pre) {
-        set.spawn(stream_one(client.clone(), id.clone(), "stdout=1&stderr=1&tail=all&follow=1".into(), prefix));
+        set.spawn(stream_one(
+            client.clone(),
+            id.clone(),
+            "stdout=1&stderr=1&tail=all&follow=1".into(),
+            prefix,
+        ));
     }
     let _ = p;
     loop {
@@ -171,7 +200,10 @@ pub async fn attach_until_exit(client: &Arc<Client>, p: &Project, ids: &[(String
     }
     for ((_, id), name) in ids.iter().zip(&names) {
         let info = client.get(&format!("/containers/{id}/json")).await?;
-        let code = info.pointer("/State/ExitCode").and_then(Value::as_i64).unwrap_or(0);
+        let code = info
+            .pointer("/State/ExitCode")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         println!("{name} exited with code {code}");
     }
     Ok(0)

@@ -98,7 +98,9 @@ pub async fn exec(client: Arc<Client>, p: &Project, a: ExecArgs) -> Result<i32> 
         workdir: a.workdir,
         user: a.user,
         privileged: a.privileged,
-        args: std::iter::once(api::id_of(c)).chain(a.args[1..].iter().cloned()).collect(),
+        args: std::iter::once(api::id_of(c))
+            .chain(a.args[1..].iter().cloned())
+            .collect(),
     };
     crate::cmd::exec::exec(client, args).await
 }
@@ -141,8 +143,20 @@ pub async fn run(client: Arc<Client>, p: &Project, a: RunArgs) -> Result<i32> {
             api::image_id(&client, &image).await?.unwrap_or_default()
         }
     };
-    let suffix: String = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    let name = a.name.clone().unwrap_or_else(|| format!("{}-{service}-run-{}", p.name, &suffix[suffix.len().saturating_sub(12)..]));
+    let suffix: String = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let name = a.name.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{service}-run-{}",
+            p.name,
+            &suffix[suffix.len().saturating_sub(12)..]
+        )
+    });
     let inst = Instance {
         number: 1,
         oneoff: true,
@@ -156,7 +170,8 @@ pub async fn run(client: Arc<Client>, p: &Project, a: RunArgs) -> Result<i32> {
         body["Cmd"] = json!(a.args[1..]);
     }
     if let Some(e) = &a.entrypoint {
-        body["Entrypoint"] = json!(compose::convert::shell_split(e).map_err(|m| anyhow!("--entrypoint: {m}"))?);
+        body["Entrypoint"] =
+            json!(compose::convert::shell_split(e).map_err(|m| anyhow!("--entrypoint: {m}"))?);
     }
     if let Some(u) = &a.user {
         body["User"] = json!(u);
@@ -179,18 +194,32 @@ pub async fn run(client: Arc<Client>, p: &Project, a: RunArgs) -> Result<i32> {
     body["AttachStdout"] = json!(!a.detach);
     body["AttachStderr"] = json!(!a.detach);
     let id = client
-        .json(hyper::Method::POST, &format!("/containers/create?name={}", crate::client::enc(&name)), Some(&body))
+        .json(
+            hyper::Method::POST,
+            &format!("/containers/create?name={}", crate::client::enc(&name)),
+            Some(&body),
+        )
         .await?
         .get("Id")
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| anyhow!("daemon returned no container id"))?;
     if a.detach {
-        client.call(hyper::Method::POST, &format!("/containers/{id}/start"), None).await?;
+        client
+            .call(
+                hyper::Method::POST,
+                &format!("/containers/{id}/start"),
+                None,
+            )
+            .await?;
         println!("{name}");
         return Ok(0);
     }
-    let start = crate::cli::StartArgs { attach: true, interactive, containers: vec![id.clone()] };
+    let start = crate::cli::StartArgs {
+        attach: true,
+        interactive,
+        containers: vec![id.clone()],
+    };
     let code = crate::cmd::container::start_cmd(client.clone(), start).await?;
     if a.rm {
         // the daemon removes it after the exit; make sure it is gone before returning

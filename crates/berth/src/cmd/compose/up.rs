@@ -70,18 +70,35 @@ pub struct BuildArgs {
 }
 
 /// Builds the image of one service through `POST /build`.
-async fn build_one(client: &Client, p: &Project, service: &str, no_cache: bool, extra_args: &[String]) -> Result<()> {
+async fn build_one(
+    client: &Client,
+    p: &Project,
+    service: &str,
+    no_cache: bool,
+    extra_args: &[String],
+) -> Result<()> {
     let s = &p.model.services[service];
     let Some(b) = &s.build else { return Ok(()) };
     let image = p.image_of(service);
     api::progress("Image", &image, "Building");
-    let mut build_args: Vec<String> = b.args.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect();
+    let mut build_args: Vec<String> = b
+        .args
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
     build_args.extend(extra_args.iter().cloned());
     let args = crate::cli::BuildArgs {
         tags: vec![image.clone()],
         file: b.dockerfile.as_ref().map(|f| {
             let path = std::path::Path::new(f);
-            if path.is_absolute() { f.clone() } else { std::path::Path::new(&b.context).join(f).display().to_string() }
+            if path.is_absolute() {
+                f.clone()
+            } else {
+                std::path::Path::new(&b.context)
+                    .join(f)
+                    .display()
+                    .to_string()
+            }
         }),
         build_args,
         target: b.target.clone(),
@@ -94,7 +111,9 @@ async fn build_one(client: &Client, p: &Project, service: &str, no_cache: bool, 
         force_rm: false,
         path: b.context.clone(),
     };
-    let code = crate::cmd::build::build(client, args).await.map_err(|e| anyhow!("service {service:?} failed to build: {e:#}"))?;
+    let code = crate::cmd::build::build(client, args)
+        .await
+        .map_err(|e| anyhow!("service {service:?} failed to build: {e:#}"))?;
     if code != 0 {
         bail!("service {service:?} failed to build");
     }
@@ -132,7 +151,13 @@ pub async fn pull_cmd(client: &Client, p: &Project, a: Services) -> Result<i32> 
 }
 
 /// Makes sure the image of a service is present (building or pulling it); its ID.
-async fn ensure_image(client: &Client, p: &Project, service: &str, build: bool, no_build: bool) -> Result<String> {
+async fn ensure_image(
+    client: &Client,
+    p: &Project,
+    service: &str,
+    build: bool,
+    no_build: bool,
+) -> Result<String> {
     let image = p.image_of(service);
     let has_build = p.model.services[service].build.is_some();
     if has_build && build {
@@ -146,14 +171,20 @@ async fn ensure_image(client: &Client, p: &Project, service: &str, build: bool, 
     } else {
         pull_one(client, p, service).await?;
     }
-    api::image_id(client, &image).await?.ok_or_else(|| anyhow!("service {service:?}: image {image} is missing after pull/build"))
+    api::image_id(client, &image)
+        .await?
+        .ok_or_else(|| anyhow!("service {service:?}: image {image} is missing after pull/build"))
 }
 
 fn parse_scale(list: &[String], p: &Project) -> Result<BTreeMap<String, u32>> {
     let mut out = BTreeMap::new();
     for s in list {
-        let (svc, n) = s.split_once('=').ok_or_else(|| anyhow!("invalid --scale {s:?}: want SERVICE=NUM"))?;
-        let n: u32 = n.parse().map_err(|_| anyhow!("invalid --scale {s:?}: NUM must be a number"))?;
+        let (svc, n) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid --scale {s:?}: want SERVICE=NUM"))?;
+        let n: u32 = n
+            .parse()
+            .map_err(|_| anyhow!("invalid --scale {s:?}: NUM must be a number"))?;
         if !p.model.services.contains_key(svc) {
             bail!("no such service: {svc}");
         }
@@ -184,22 +215,38 @@ async fn converge(
     for action in plan_service(&current, replicas, &hash, image_id, mode) {
         match action {
             Action::Keep { id } => {
-                let name = current.iter().find(|e| e.id == id).map(|e| e.name.clone()).unwrap_or_default();
+                let name = current
+                    .iter()
+                    .find(|e| e.id == id)
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default();
                 api::progress("Container", &name, "Running");
                 ids.push(id);
             }
             Action::Start { id } => {
-                let name = current.iter().find(|e| e.id == id).map(|e| e.name.clone()).unwrap_or_default();
+                let name = current
+                    .iter()
+                    .find(|e| e.id == id)
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default();
                 api::start(client, &id, &name).await?;
                 ids.push(id);
             }
             Action::Remove { id } => {
-                let name = current.iter().find(|e| e.id == id).map(|e| e.name.clone()).unwrap_or_default();
+                let name = current
+                    .iter()
+                    .find(|e| e.id == id)
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default();
                 api::stop(client, &id, &name, timeout).await?;
                 api::remove(client, &id, &name, true).await?;
             }
             Action::Recreate { id, number } => {
-                let old = current.iter().find(|e| e.id == id).map(|e| e.name.clone()).unwrap_or_default();
+                let old = current
+                    .iter()
+                    .find(|e| e.id == id)
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default();
                 api::progress("Container", &old, "Recreate");
                 api::stop(client, &id, &old, timeout).await?;
                 api::remove(client, &id, &old, true).await?;
@@ -214,7 +261,14 @@ async fn converge(
     Ok(ids)
 }
 
-async fn create_and_start(client: &Client, p: &Project, service: &str, number: u32, image_id: &str, hash: &str) -> Result<String> {
+async fn create_and_start(
+    client: &Client,
+    p: &Project,
+    service: &str,
+    number: u32,
+    image_id: &str,
+    hash: &str,
+) -> Result<String> {
     let name = p.container_name(service, number);
     let inst = Instance {
         number,
@@ -262,7 +316,11 @@ pub async fn orphans(client: &Client, p: &Project, remove: bool) -> Result<()> {
 /// `compose up`.
 pub async fn up(client: &std::sync::Arc<Client>, p: &Project, a: UpArgs) -> Result<i32> {
     let wanted = selected(p, &a.services)?;
-    let order = start_order(&p.model.services, if a.services.is_empty() { &[] } else { &wanted }, !a.no_deps)?;
+    let order = start_order(
+        &p.model.services,
+        if a.services.is_empty() { &[] } else { &wanted },
+        !a.no_deps,
+    )?;
     let scale = parse_scale(&a.scale, p)?;
     let mode = if a.force_recreate {
         Recreate::Force
@@ -275,7 +333,10 @@ pub async fn up(client: &std::sync::Arc<Client>, p: &Project, a: UpArgs) -> Resu
     api::ensure_volumes(client, p).await?;
     let mut images = BTreeMap::new();
     for s in &order {
-        images.insert(s.clone(), ensure_image(client, p, s, a.build, a.no_build).await?);
+        images.insert(
+            s.clone(),
+            ensure_image(client, p, s, a.build, a.no_build).await?,
+        );
     }
     let dep_timeout = Duration::from_secs(a.wait_timeout.unwrap_or(300));
     let mut all_ids = Vec::new();
@@ -285,7 +346,10 @@ pub async fn up(client: &std::sync::Arc<Client>, p: &Project, a: UpArgs) -> Resu
                 api::wait_condition(client, p, dep, &d.condition, dep_timeout).await?;
             }
         }
-        let replicas = scale.get(s).copied().unwrap_or_else(|| p.model.services[s].replicas());
+        let replicas = scale
+            .get(s)
+            .copied()
+            .unwrap_or_else(|| p.model.services[s].replicas());
         let ids = converge(client, p, s, replicas, &images[s], mode, a.timeout).await?;
         all_ids.extend(ids.into_iter().map(|id| (s.clone(), id)));
     }
@@ -306,12 +370,28 @@ async fn wait_running(client: &Client, ids: &[(String, String)], timeout: Durati
     for (_, id) in ids {
         loop {
             let info = client.get(&format!("/containers/{id}/json")).await?;
-            let name = info.get("Name").and_then(Value::as_str).unwrap_or_default().trim_start_matches('/').to_string();
-            let status = info.pointer("/State/Status").and_then(Value::as_str).unwrap_or_default();
+            let name = info
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string();
+            let status = info
+                .pointer("/State/Status")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let health = info.pointer("/State/Health/Status").and_then(Value::as_str);
             match (status, health) {
                 ("running", None | Some("healthy")) => {
-                    api::progress("Container", &name, if health.is_some() { "Healthy" } else { "Running" });
+                    api::progress(
+                        "Container",
+                        &name,
+                        if health.is_some() {
+                            "Healthy"
+                        } else {
+                            "Running"
+                        },
+                    );
                     break;
                 }
                 (_, Some("unhealthy")) => bail!("container {name} is unhealthy"),

@@ -6,8 +6,11 @@
 //! `<project>_<service>_<n>` (v2 and berth: `<project>-<service>-<n>`); v1 computes its own
 //! config hash (so the two clients do not share "unchanged" decisions on one project).
 
+mod regutil;
+
 use integration::netcfg::{free_port, leftovers, pick_subnet};
 use integration::{Daemon, Out};
+use regutil::AnchorDockerd;
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -23,16 +26,53 @@ enum Client {
     DockerComposeV1,
 }
 
+/// The daemon a project runs on, seen through its API socket.
+struct Target {
+    /// `unix://…` of the daemon.
+    host: String,
+    /// A private dir for project files and client config.
+    root: PathBuf,
+}
+
+impl Target {
+    fn of(d: &Daemon) -> Target {
+        Target {
+            host: d.host(),
+            root: d.root.clone(),
+        }
+    }
+
+    /// The berth CLI against this daemon (berth is a Docker API client: it reads dockerd too).
+    fn berth<I, S>(&self, args: I) -> Out
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let o = Command::new(integration::daemon::bin("berth"))
+            .arg("-H")
+            .arg(&self.host)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth");
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
 /// A project directory plus the client and daemon to drive it with.
 struct Proj<'a> {
-    d: &'a Daemon,
+    d: &'a Target,
     client: Client,
     dir: PathBuf,
     name: String,
 }
 
 impl<'a> Proj<'a> {
-    fn new(d: &'a Daemon, client: Client, yaml: &str) -> Proj<'a> {
+    fn new(d: &'a Target, client: Client, yaml: &str) -> Proj<'a> {
         let name = integration::unique("cp");
         let dir = d.root.join(format!("proj-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -50,12 +90,12 @@ impl<'a> Proj<'a> {
         let mut c = match self.client {
             Client::Berth => {
                 let mut c = Command::new(integration::daemon::bin("berth"));
-                c.arg("-H").arg(self.d.host()).arg("compose");
+                c.arg("-H").arg(&self.d.host).arg("compose");
                 c
             }
             Client::DockerComposeV1 => {
                 let mut c = Command::new("docker-compose");
-                c.env("DOCKER_HOST", self.d.host())
+                c.env("DOCKER_HOST", &self.d.host)
                     .env("DOCKER_CONFIG", self.d.root.join("docker-config"))
                     .env("COMPOSE_INTERACTIVE_NO_CLI", "1");
                 c
@@ -200,16 +240,16 @@ networks:
     )
 }
 
-/// The one body both clients must pass.
-fn lifecycle(client: Client) {
-    let d = Daemon::with_busybox();
+/// The one body every (client, daemon) pair must pass.
+fn lifecycle(t: &Target, client: Client) {
+    let d = t;
     let port = free_port();
-    let p = Proj::new(&d, client, &app_yaml(port, &pick_subnet()));
+    let p = Proj::new(t, client, &app_yaml(port, &pick_subnet()));
     let net = format!("{}_default", p.name);
     let vol = format!("{}_data", p.name);
 
     let up = p.run(&["up", "-d"]);
-    assert_eq!(up.code, 0, "up: {up:?}\n{}", d.log());
+    assert_eq!(up.code, 0, "up: {up:?}");
     assert!(p.exists("network", &net) && p.exists("volume", &vol));
     assert_eq!(http_get(port), "hello-from-web");
     let health = d
@@ -296,7 +336,6 @@ fn lifecycle(client: Client) {
     assert!(p.containers().is_empty());
     assert!(!p.exists("network", &net));
     assert!(!p.exists("volume", &vol), "down -v left the volume");
-    finish(d);
 }
 
 fn finish(mut d: Daemon) {
@@ -315,17 +354,43 @@ fn docker_compose_v1() -> bool {
 }
 
 #[test]
-fn lifecycle_berth_compose() {
-    lifecycle(Client::Berth);
+fn lifecycle_berth_compose_on_berthd() {
+    let d = Daemon::with_busybox();
+    lifecycle(&Target::of(&d), Client::Berth);
+    finish(d);
 }
 
 #[test]
-fn lifecycle_docker_compose_v1() {
+fn lifecycle_docker_compose_v1_on_berthd() {
     assert!(
         docker_compose_v1(),
         "docker-compose (Debian package docker-compose, in BERTH_TEST_APT_PACKAGES) is not installed"
     );
-    lifecycle(Client::DockerComposeV1);
+    let d = Daemon::with_busybox();
+    lifecycle(&Target::of(&d), Client::DockerComposeV1);
+    finish(d);
+}
+
+/// The same body, berth compose against a private real dockerd (the anchor): berth compose
+/// is a Docker API client, so it must drive dockerd the same way.
+#[test]
+fn lifecycle_berth_compose_on_dockerd() {
+    let Some(dk) = AnchorDockerd::start() else {
+        return;
+    };
+    dk.docker(
+        &["import", "--change", "CMD [\"sh\"]", "-", "busybox:latest"],
+        Some(&integration::busybox_tar()),
+    )
+    .ok();
+    let root = PathBuf::from(format!("/tmp/{}", integration::unique("cpd")));
+    std::fs::create_dir_all(&root).unwrap();
+    let t = Target {
+        host: dk.host.clone(),
+        root: root.clone(),
+    };
+    lifecycle(&t, Client::Berth);
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -335,7 +400,8 @@ fn write(dir: &Path, name: &str, text: &str) {
 /// Bad input: each is one error naming the problem, and nothing is created.
 #[test]
 fn bad_projects_create_nothing() {
-    let d = Daemon::with_busybox();
+    let daemon = Daemon::with_busybox();
+    let d = &Target::of(&daemon);
     let cases = [
         ("services:\n  a:\n    image: busybox\n    security_opt: [x]\n", "services.a.security_opt"),
         ("services:\n  a:\n    image: busybox\n    imagee: x\n", "imagee"),
@@ -347,7 +413,7 @@ fn bad_projects_create_nothing() {
         ("services:\n  a:\n    image: busybox\n   bad: indent\n", "invalid YAML"),
     ];
     for (yaml, want) in cases {
-        let p = Proj::new(&d, Client::Berth, yaml);
+        let p = Proj::new(d, Client::Berth, yaml);
         let e = p.run(&["up", "-d"]).err();
         assert!(e.contains(want), "{yaml:?}: want {want:?} in {e:?}");
         assert!(
@@ -357,7 +423,7 @@ fn bad_projects_create_nothing() {
     }
     // an external network that does not exist: refused before any container is made
     let p = Proj::new(
-        &d,
+        d,
         Client::Berth,
         "services:\n  a:\n    image: busybox\n    networks: [ext]\nnetworks:\n  ext:\n    external: true\n    name: nosuchnet-xyz\n",
     );
@@ -365,13 +431,13 @@ fn bad_projects_create_nothing() {
     assert!(e.contains("nosuchnet-xyz") && e.contains("external"), "{e}");
     assert!(p.containers().is_empty());
     // an image that cannot be pulled: says which service, and down cleans up
-    let p = Proj::new(&d, Client::Berth, "services:\n  a:\n    image: busybox\n    command: [sleep, '60']\n    stop_signal: SIGKILL\n  b:\n    image: 127.0.0.1:1/none/such:img\n    depends_on: [a]\n");
+    let p = Proj::new(d, Client::Berth, "services:\n  a:\n    image: busybox\n    command: [sleep, '60']\n    stop_signal: SIGKILL\n  b:\n    image: 127.0.0.1:1/none/such:img\n    depends_on: [a]\n");
     let e = p.run(&["up", "-d"]).err();
     assert!(e.contains("\"b\""), "{e}");
     p.run(&["down"]).ok();
     assert!(p.containers().is_empty());
     assert!(!p.exists("network", &format!("{}_default", p.name)));
-    finish(d);
+    finish(daemon);
 }
 
 /// The other verbs: config, logs, run --rm, exec, port, top, images, stop/start/restart,
@@ -379,7 +445,8 @@ fn bad_projects_create_nothing() {
 /// and a fixed address, profiles, remove-orphans.
 #[test]
 fn verbs_build_and_networks() {
-    let d = Daemon::with_busybox();
+    let daemon = Daemon::with_busybox();
+    let d = &Target::of(&daemon);
     let port = free_port();
     let subnet = pick_subnet();
     let base: String = subnet.rsplit_once('.').unwrap().0.to_string();
@@ -428,7 +495,7 @@ networks:
       config: [{{subnet: "{subnet}"}}]
 "#
     );
-    let p = Proj::new(&d, Client::Berth, &yaml);
+    let p = Proj::new(d, Client::Berth, &yaml);
     std::fs::create_dir_all(p.dir.join("app")).unwrap();
     write(
         &p.dir.join("app"),
@@ -575,5 +642,5 @@ networks:
         !p.exists("image", &format!("{}-app", p.name)),
         "--rmi local left the built image"
     );
-    finish(d);
+    finish(daemon);
 }

@@ -295,6 +295,21 @@ fn lifecycle(t: &Target, client: Client) {
         .ok();
     assert!(env.contains("TAG=two"), "{env}");
 
+    // --no-recreate keeps a changed service; --force-recreate replaces an unchanged one
+    let worker = p.id("worker", 1);
+    p.run_env(&["up", "-d", "--no-recreate"], &[("TAG", "three")])
+        .ok();
+    assert_eq!(p.id("worker", 1), worker, "--no-recreate recreated");
+    p.run_env(&["up", "-d", "--force-recreate", "web"], &[("TAG", "two")])
+        .ok();
+    assert_ne!(p.id("web", 1), web, "--force-recreate kept web");
+    if client == Client::Berth {
+        // v2: dependencies of the named service are not forced (v1 forces them too)
+        assert_eq!(p.id("db", 1), db, "--force-recreate web recreated db");
+    }
+    assert_eq!(http_get(port), "hello-from-web");
+    let web = p.id("web", 1);
+
     // scale up and down by container number
     p.run_env(&["up", "-d", "--scale", "worker=3"], &[("TAG", "two")])
         .ok();
@@ -568,6 +583,15 @@ networks:
         "{logs}"
     );
     assert!(logs.contains("app-started"), "{logs}");
+    // logs -f ends when the container has exited; --wait returns once all are running
+    let logs = p.run(&["logs", "-f", "--no-log-prefix", "init"]).ok();
+    assert_eq!(logs, "init-done");
+    let up = p.run(&["up", "-d", "--wait", "app", "probe"]);
+    assert!(
+        up.stderr
+            .contains(&format!("{}  Running", p.cname("app", 1))),
+        "{up:?}"
+    );
     // port, top, images, ps --services
     assert_eq!(
         p.run(&["port", "app", "80"]).ok(),

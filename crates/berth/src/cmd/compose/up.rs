@@ -350,6 +350,13 @@ pub async fn up(client: &std::sync::Arc<Client>, p: &Project, a: UpArgs) -> Resu
             .get(s)
             .copied()
             .unwrap_or_else(|| p.model.services[s].replicas());
+        // --force-recreate applies to the named services; their dependencies only follow
+        // their own changes (docker compose v2's default, no --always-recreate-deps)
+        let mode = if mode == Recreate::Force && !a.services.is_empty() && !wanted.contains(s) {
+            Recreate::Diverged
+        } else {
+            mode
+        };
         let ids = converge(client, p, s, replicas, &images[s], mode, a.timeout).await?;
         all_ids.extend(ids.into_iter().map(|id| (s.clone(), id)));
     }

@@ -183,22 +183,52 @@ pub async fn ensure_volumes(client: &Client, p: &Project) -> Result<()> {
     Ok(())
 }
 
-/// Creates a container named `name` from `body`; returns its id.
+/// Creates a container named `name` from `body`; returns its id. The container is created
+/// on its primary network (API < 1.44 allows one endpoint at create) and connected to the
+/// others before it starts, so every daemon version gets the same requests.
 pub async fn create(client: &Client, name: &str, body: &Value) -> Result<String> {
     progress("Container", name, "Creating");
+    let mut body = body.clone();
+    let primary = body
+        .pointer("/HostConfig/NetworkMode")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut extra = Vec::new();
+    if let Some(Value::Object(eps)) = body.pointer_mut("/NetworkingConfig/EndpointsConfig") {
+        let others: Vec<String> = eps.keys().filter(|k| **k != primary).cloned().collect();
+        for k in others {
+            if let Some(ep) = eps.remove(&k) {
+                extra.push((k, ep));
+            }
+        }
+    }
     let v = client
         .json(
             Method::POST,
             &format!("/containers/create?name={}", enc(name)),
-            Some(body),
+            Some(&body),
         )
         .await
         .map_err(|e| anyhow!("container {name}: {e}"))?;
-    progress("Container", name, "Created");
-    v.get("Id")
+    let id = v
+        .get("Id")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| anyhow!("daemon returned no container id"))
+        .ok_or_else(|| anyhow!("daemon returned no container id"))?;
+    for (net, ep) in extra {
+        let req = json!({"Container": id, "EndpointConfig": ep});
+        client
+            .call(
+                Method::POST,
+                &format!("/networks/{}/connect", enc(&net)),
+                Some(&req),
+            )
+            .await
+            .map_err(|e| anyhow!("container {name}: connecting to network {net}: {e}"))?;
+    }
+    progress("Container", name, "Created");
+    Ok(id)
 }
 
 /// Starts a container.

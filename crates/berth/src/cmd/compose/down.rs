@@ -1,6 +1,7 @@
 //! `down`, `stop`, `restart`, `kill` and `rm`.
 
 use std::io::BufRead;
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -13,6 +14,65 @@ use serde_json::Value;
 use super::api::{self, Oneoff};
 use super::selected;
 use crate::client::{enc, is_status, Client};
+
+/// Stop levels: services nothing depends on are 0, their dependencies 1 + the highest level
+/// of what depends on them (dependents stop first, as docker compose does).
+fn stop_levels(p: &Project) -> Result<std::collections::HashMap<String, usize>> {
+    let mut order = start_order(&p.model.services, &[], true)?;
+    order.reverse();
+    let mut level = std::collections::HashMap::new();
+    for s in &order {
+        let l = p
+            .model
+            .services
+            .iter()
+            .filter(|(_, svc)| svc.depends_on.contains_key(s))
+            .filter_map(|(t, _)| level.get(t).map(|l: &usize| l + 1))
+            .max()
+            .unwrap_or(0);
+        level.insert(s.clone(), l);
+    }
+    Ok(level)
+}
+
+/// Stops the containers level by level (each level in parallel), then removes them all in
+/// parallel.
+async fn stop_and_remove(
+    client: &Arc<Client>,
+    p: &Project,
+    list: &[Value],
+    timeout: Option<i64>,
+    volumes: bool,
+) -> Result<()> {
+    let levels = stop_levels(p)?;
+    let max = levels.values().copied().max().unwrap_or(0);
+    for lvl in 0..=max {
+        let mut set = tokio::task::JoinSet::new();
+        for c in list {
+            let l = levels
+                .get(&api::label_of(c, labels::SERVICE))
+                .copied()
+                .unwrap_or(0);
+            if l != lvl || c.get("State").and_then(Value::as_str) != Some("running") {
+                continue;
+            }
+            let (client, id, name) = (client.clone(), api::id_of(c), api::name_of(c));
+            set.spawn(async move { api::stop(&client, &id, &name, timeout).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r??;
+        }
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for c in list {
+        let (client, id, name) = (client.clone(), api::id_of(c), api::name_of(c));
+        set.spawn(async move { api::remove(&client, &id, &name, volumes).await });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(())
+}
 
 /// `compose down`.
 #[derive(Args, Debug)]
@@ -93,7 +153,7 @@ async fn in_stop_order(
 }
 
 /// `compose down`.
-pub async fn down(client: &Client, p: &Project, a: DownArgs) -> Result<i32> {
+pub async fn down(client: &Arc<Client>, p: &Project, a: DownArgs) -> Result<i32> {
     if let Some(r) = &a.rmi {
         if r != "local" && r != "all" {
             bail!("invalid --rmi {r:?}: use local or all");
@@ -116,14 +176,7 @@ pub async fn down(client: &Client, p: &Project, a: DownArgs) -> Result<i32> {
         let names: Vec<String> = orphans.iter().map(api::name_of).collect();
         eprintln!("WARN[0000] Found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names.join(", "));
     }
-    for c in &list {
-        if c.get("State").and_then(Value::as_str) == Some("running") {
-            api::stop(client, &api::id_of(c), &api::name_of(c), a.timeout).await?;
-        }
-    }
-    for c in &list {
-        api::remove(client, &api::id_of(c), &api::name_of(c), a.volumes).await?;
-    }
+    stop_and_remove(client, p, &list, a.timeout, a.volumes).await?;
     for key in p.used_networks() {
         if p.model
             .networks

@@ -408,6 +408,100 @@ fn lifecycle_berth_compose_on_dockerd() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// docker compose's names and labels: each client sees, lists and tears down the project the
+/// other one made.
+#[test]
+fn clients_see_each_others_projects() {
+    assert!(docker_compose_v1(), "docker-compose is not installed");
+    let daemon = Daemon::with_busybox();
+    let t = Target::of(&daemon);
+    let yaml = app_yaml(free_port(), &pick_subnet());
+    for (maker, other) in [
+        (Client::Berth, Client::DockerComposeV1),
+        (Client::DockerComposeV1, Client::Berth),
+    ] {
+        let p = Proj::new(&t, maker, &yaml);
+        let q = Proj {
+            d: &t,
+            client: other,
+            dir: p.dir.clone(),
+            name: p.name.clone(),
+        };
+        p.run(&["up", "-d"]).ok();
+        let mut made: Vec<String> = p.containers().into_iter().map(|c| c.1).collect();
+        made.sort();
+        let listed = q.run(&["ps", "-q"]).ok();
+        let mut listed: Vec<String> = listed.lines().map(str::to_string).collect();
+        listed.sort();
+        assert_eq!(listed.len(), 3, "{other:?} ps: {listed:?}");
+        for id in &listed {
+            assert!(
+                made.iter().any(|m| m.starts_with(id.as_str())),
+                "{id} not in {made:?}"
+            );
+        }
+        q.run(&["down", "-v"]).ok();
+        assert!(
+            p.containers().is_empty(),
+            "{other:?} down left {:?}",
+            p.containers()
+        );
+        assert!(!p.exists("network", &format!("{}_default", p.name)));
+        assert!(!p.exists("volume", &format!("{}_data", p.name)));
+    }
+    finish(daemon);
+}
+
+/// `restart: always` brings back a service whose process is killed from the host; read-only
+/// binds and long-syntax tmpfs mounts.
+#[test]
+fn restart_policy_and_mounts() {
+    let daemon = Daemon::with_busybox();
+    let t = Target::of(&daemon);
+    let host_dir = daemon.root.join("shared");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("f"), "from-host\n").unwrap();
+    let yaml = format!(
+        "services:\n  s:\n    image: busybox\n    command: [sleep, '3600']\n    stop_signal: SIGKILL\n    restart: always\n    volumes:\n      - {}:/shared:ro\n      - type: tmpfs\n        target: /fast\n        tmpfs: {{size: 1m}}\n",
+        host_dir.display()
+    );
+    let p = Proj::new(&t, Client::Berth, &yaml);
+    p.run(&["up", "-d"]).ok();
+    let got = p.run(&["exec", "-T", "s", "sh", "-c", "cat /shared/f; touch /shared/x 2>/dev/null || echo ro; grep ' /fast ' /proc/mounts | cut -d' ' -f3"]).ok();
+    assert_eq!(got, "from-host\nro\ntmpfs");
+    let id = p.id("s", 1);
+    let pid: i32 = t
+        .berth(["inspect", "-f", "{{.State.Pid}}", &id])
+        .ok()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = t
+            .berth([
+                "inspect",
+                "-f",
+                "{{.State.Running}} {{.RestartCount}} {{.State.Pid}}",
+                &id,
+            ])
+            .ok();
+        let parts: Vec<&str> = st.split(' ').collect();
+        if parts[0] == "true" && parts[1] != "0" && parts[2] != pid.to_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not restarted: {st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(p.id("s", 1), id, "restart made a new container");
+    p.run(&["down"]).ok();
+    finish(daemon);
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
 }

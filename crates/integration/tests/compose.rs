@@ -502,6 +502,38 @@ fn restart_policy_and_mounts() {
     finish(daemon);
 }
 
+/// `pull` from a local registry (`berth registry serve`), and attached `up`: prefixed output
+/// until every container has exited, then the exit codes.
+#[test]
+fn pull_and_attached_up() {
+    let daemon = Daemon::with_busybox();
+    let t = Target::of(&daemon);
+    let reg = regutil::berth_registry(&[]);
+    let image = format!("{}/compose/bb:1", reg.addr);
+    t.berth(["tag", "busybox", &image]).ok();
+    t.berth(["push", &image]).ok();
+    t.berth(["rmi", &image]).ok();
+    let yaml = format!(
+        "services:\n  hello:\n    image: {image}\n    command: [echo, hello-attached]\n  bye:\n    image: {image}\n    command: [sh, -c, 'echo bye; exit 3']\n"
+    );
+    let p = Proj::new(&t, Client::Berth, &yaml);
+    let pulled = p.run(&["pull"]);
+    assert!(pulled.stderr.contains("Pulled"), "{pulled:?}");
+    assert!(p.exists("image", &image), "pull did not bring {image}");
+    let up = p.run(&["up"]).ok();
+    assert!(
+        up.contains(&format!("{}  | hello-attached", p.cname("hello", 1))),
+        "{up}"
+    );
+    assert!(
+        up.contains(&format!("{} exited with code 3", p.cname("bye", 1))),
+        "{up}"
+    );
+    p.run(&["down", "--rmi", "all"]).ok();
+    assert!(!p.exists("image", &image), "--rmi all kept {image}");
+    finish(daemon);
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
 }

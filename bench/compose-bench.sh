@@ -29,6 +29,8 @@ cleanup() {
   if [ -d "$dock" ]; then
     DC down -v >/dev/null 2>&1
     scripts/anchor-dockerd.sh stop "$dock"
+    # dockerd's last clean-ups may race the script's rm
+    for _ in $(seq 20); do [ -d "$dock" ] || break; rm -rf "$dock" 2>/dev/null || sleep 0.25; done
   fi
   grep -o " $work[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$work"

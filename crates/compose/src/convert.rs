@@ -836,6 +836,77 @@ mod tests {
     }
 
     #[test]
+    fn container_body_carries_the_service() {
+        let d = std::env::temp_dir().join(format!("compose-body-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("compose.yaml"),
+            "services:\n  web:\n    image: busybox\n    command: echo 'a b'\n    entrypoint: [/bin/sh, -c]\n    user: \"1000\"\n    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n    privileged: true\n    read_only: true\n    init: true\n    dns: 1.1.1.1\n    stop_grace_period: 1m30s\n    restart: on-failure:3\n    tmpfs: /run\n    ports: ['127.0.0.1:8080:80/udp']\n    networks:\n      back: {aliases: [api], ipv4_address: 10.1.2.3}\n    volumes: [data:/d:ro, /anon]\n    healthcheck: {test: curl x, interval: 2s, retries: 4}\nnetworks:\n  back: {}\nvolumes:\n  data: {name: shared}\n",
+        )
+        .unwrap();
+        let p = crate::load(
+            &crate::Options {
+                project_name: Some("pj".into()),
+                ..Default::default()
+            },
+            &indexmap::IndexMap::new(),
+            &d,
+        )
+        .unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+        let inst = Instance {
+            number: 2,
+            oneoff: false,
+            image_id: "sha256:x".into(),
+            config_hash: "h".into(),
+            publish: true,
+            name: "pj-web-2".into(),
+        };
+        let b = container_body(&p, "web", &inst).unwrap();
+        assert_eq!(b["Cmd"], json!(["echo", "a b"]));
+        assert_eq!(b["Entrypoint"], json!(["/bin/sh", "-c"]));
+        assert_eq!(b["User"], json!("1000"));
+        assert_eq!(b["StopTimeout"], json!(90));
+        assert_eq!(b["Labels"][labels::NUMBER], json!("2"));
+        assert_eq!(b["Labels"][labels::ONEOFF], json!("False"));
+        assert_eq!(b["Labels"][labels::PROJECT], json!("pj"));
+        assert_eq!(
+            b["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "curl x"], "Interval": 2_000_000_000i64, "Retries": 4})
+        );
+        let h = &b["HostConfig"];
+        assert_eq!(h["CapAdd"], json!(["NET_ADMIN"]));
+        assert_eq!(h["CapDrop"], json!(["ALL"]));
+        assert_eq!(
+            (
+                h["Privileged"].clone(),
+                h["ReadonlyRootfs"].clone(),
+                h["Init"].clone()
+            ),
+            (json!(true), json!(true), json!(true))
+        );
+        assert_eq!(h["Dns"], json!(["1.1.1.1"]));
+        assert_eq!(
+            h["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
+        assert_eq!(h["Tmpfs"], json!({"/run": ""}));
+        assert_eq!(
+            h["PortBindings"],
+            json!({"80/udp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]})
+        );
+        assert_eq!(h["NetworkMode"], json!("pj_back"));
+        assert_eq!(
+            h["Mounts"],
+            json!([{"Type": "volume", "Source": "shared", "Target": "/d", "ReadOnly": true}, {"Type": "volume", "Target": "/anon"}])
+        );
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["pj_back"],
+            json!({"Aliases": ["web", "pj-web-2", "api"], "IPAMConfig": {"IPv4Address": "10.1.2.3"}})
+        );
+    }
+
+    #[test]
     fn shell_splitting() {
         assert_eq!(
             shell_split("sh -c 'echo a b' \"x\\\"y\"").unwrap(),

@@ -4,7 +4,7 @@
 # Debian packages berth needs to build, run and be tested against its anchors.
 BERTH_APT_PACKAGES="busybox-static iproute2 nftables runc pkg-config libseccomp2 ca-certificates curl jq util-linux"
 # Real peers the tests drive (dockerd from docker.io for the CLI conformance suite).
-BERTH_TEST_APT_PACKAGES="docker.io docker-registry skopeo python3 podman containerd crun python3-grpcio"
+BERTH_TEST_APT_PACKAGES="docker.io docker-registry skopeo python3 podman containerd crun python3-grpcio docker-compose"
 
 # Installs the given Debian packages when any is missing (root only).
 ensure_apt_packages() {

@@ -102,8 +102,18 @@ pub async fn route(
     res.unwrap_or_else(|e| engine_error(&e))
 }
 
+/// Go's JSON decoder reads `null` as the zero value, and docker-compose 1.29 sends
+/// `"StartPeriod": null` (and other null durations) in `Config.Healthcheck`: drop them so
+/// they mean "unset" here too.
+fn drop_null_health_fields(body: &mut CreateRequest) {
+    if let Some(Value::Object(h)) = body.config.extra.get_mut("Healthcheck") {
+        h.retain(|_, v| !v.is_null());
+    }
+}
+
 async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
-    let body: CreateRequest = json_body(req.into_body()).await?;
+    let mut body: CreateRequest = json_body(req.into_body()).await?;
+    drop_null_health_fields(&mut body);
     let name = q.get("name").map(str::to_string);
     let (id, warnings) = engine.create(body, name).await?;
     Ok(json(201, &json!({"Id": id, "Warnings": warnings})))
@@ -527,7 +537,21 @@ fn stats(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ps;
+    use super::{drop_null_health_fields, parse_ps};
+
+    #[test]
+    fn null_healthcheck_durations_mean_unset() {
+        let mut body: engine::CreateRequest = serde_json::from_value(serde_json::json!({
+            "Image": "busybox",
+            "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1000000000, "StartPeriod": null}
+        }))
+        .unwrap();
+        drop_null_health_fields(&mut body);
+        assert_eq!(
+            body.config.extra["Healthcheck"],
+            serde_json::json!({"Test": ["CMD", "true"], "Interval": 1000000000})
+        );
+    }
 
     #[test]
     fn ps_rows_are_kept_by_pid_and_cmd_keeps_spaces() {

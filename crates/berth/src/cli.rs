@@ -115,6 +115,8 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(crate::cmd::network::NetworkCommand),
+    /// Define and run multi-container applications (compose files)
+    Compose(crate::cmd::compose::ComposeArgs),
     /// Show the berth version information
     Version,
     /// Display system-wide information

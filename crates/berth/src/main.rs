@@ -84,6 +84,7 @@ async fn dispatch_inner(client: Arc<Client>, command: Command) -> anyhow::Result
         Command::Diff(a) => commit::diff(&client, a).await,
         Command::History(a) => registry::history(&client, a).await,
         Command::Registry(c) => registry::registry(c).await,
+        Command::Compose(a) => compose::compose(client, a).await,
         Command::Version => system::version(&client).await,
         Command::Info => system::info(&client).await,
     }

@@ -85,6 +85,15 @@ pub enum Command {
     Diff(crate::cmd::commit::DiffArgs),
     /// Show the history of an image
     History(crate::cmd::registry::HistoryArgs),
+    /// Update configuration of one or more containers
+    Update(crate::cmd::update::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(crate::cmd::stats::StatsArgs),
+    /// Manage berth (df, prune, info, events)
+    #[command(subcommand)]
+    System(crate::cmd::sysdf::SystemCommand),
+    /// Get real time events from the server
+    Events(crate::cmd::sysdf::EventsArgs),
     /// Run berth's own registry server
     #[command(subcommand)]
     Registry(crate::cmd::registry::RegistryCommand),
@@ -148,6 +157,9 @@ pub struct ContainerOpts {
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// More resource limits.
+    #[command(flatten)]
+    pub resources: crate::cmd::resources::ResourceFlags,
     /// Connect a container to a network
     #[arg(long = "network", alias = "net", value_name = "network")]
     pub network: Option<String>,
@@ -547,6 +559,10 @@ pub enum ContainerCommand {
     Commit(crate::cmd::commit::CommitArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(crate::cmd::commit::DiffArgs),
+    /// Update configuration of one or more containers
+    Update(crate::cmd::update::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(crate::cmd::stats::StatsArgs),
     /// Create and run a new container from an image
     Run(RunArgs),
     /// Create a new container

@@ -333,6 +333,7 @@ impl Engine {
             }
         };
         let mut spec = spec::generate(c, &inputs);
+        crate::init::apply(&mut spec, &c.host_config, &self.cfg);
         crate::security::apply(&mut spec, &security);
         crate::networking::apply_netns(&mut spec, &netns);
         let bundle = self.paths.bundle(&c.id);

@@ -127,6 +127,7 @@ pub fn build_config(opts: &ContainerOpts, attach: bool) -> Result<Value> {
     if let Some(p) = opts.pids_limit {
         host["PidsLimit"] = json!(p);
     }
+    opts.resources.apply(&mut host)?;
     add_extended(opts, &mut config, &mut host)?;
     config["HostConfig"] = host;
     crate::cmd::network::apply_run_flags(opts, &mut config)?;

@@ -68,7 +68,7 @@ fn cache_records(
         let in_use = !e.containers_using_image(&img.id).is_empty();
         let shared = !img.repo_tags.is_empty() || users > 1;
         out.push(json!({
-            "ID": &key[..key.len().min(25)],
+            "ID": record_id(&key),
             "Parent": "",
             "Parents": [],
             "Type": "regular",
@@ -82,6 +82,11 @@ fn cache_records(
         }));
     }
     Ok(out)
+}
+
+/// The id a cache record is listed (and reported deleted) under.
+fn record_id(key: &str) -> &str {
+    &key[..key.len().min(25)]
 }
 
 /// `GET /system/df[?type=container|image|volume|build-cache]`.
@@ -181,7 +186,6 @@ pub async fn build_prune(engine: &Arc<Engine>, q: &Query) -> R {
             .entries()
             .map_err(|err| EngineError::Internal(err.to_string()))?;
         let before = layer_map(&e)?;
-        let mut deleted = Vec::new();
         let mut keys = Vec::new();
         // Newest first: a child step's image goes before its parent's.
         let mut imgs: Vec<(String, image::ImageRecord)> = entries
@@ -195,15 +199,17 @@ pub async fn build_prune(engine: &Arc<Engine>, q: &Query) -> R {
             }
         }
         for (k, img) in imgs {
-            keys.push(k.clone());
+            keys.push(k);
             if !img.repo_tags.is_empty() || !e.containers_using_image(&img.id).is_empty() {
                 continue;
             }
-            match e.images.store.remove(&img.id, false) {
-                Ok(_) | Err(image::ImageError::NotFound(_)) => deleted.push(k),
-                Err(err) => tracing::warn!("build prune: keeping {}: {err}", img.id),
+            if let Err(err) = e.images.store.remove(&img.id, false) {
+                if !matches!(err, image::ImageError::NotFound(_)) {
+                    tracing::warn!("build prune: keeping image {}: {err}", img.id);
+                }
             }
         }
+        let deleted: Vec<&str> = keys.iter().map(|k| record_id(k)).collect();
         cache
             .remove(&keys)
             .map_err(|err| EngineError::Internal(err.to_string()))?;

@@ -318,6 +318,9 @@ pub struct PsArgs {
     /// Show the latest created container (includes all states)
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// Display total file sizes
+    #[arg(short = 's', long)]
+    pub size: bool,
 }
 
 /// `berth logs`.
@@ -433,6 +436,9 @@ pub struct InspectArgs {
     /// Only inspect objects of the given type (container or image)
     #[arg(long = "type", value_name = "string")]
     pub kind: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long)]
+    pub size: bool,
     /// Objects.
     #[arg(required = true, value_name = "NAME|ID")]
     pub names: Vec<String>,

@@ -225,9 +225,9 @@ fn update_bad_values_are_refused_by_name() {
     let e = d.berth(["update", "nosuch", "-m", "64m"]).err();
     assert!(e.contains("No such container"), "{e}");
     assert_eq!(
-        d.berth(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.CpusetCpus}}", &n])
+        d.berth(["inspect", "-f", "{{.HostConfig.Memory}}/{{.HostConfig.CpusetCpus}}", &n])
             .ok(),
-        format!("{} ", mib(64))
+        format!("{}/", mib(64))
     );
     // Unimplemented resource fields are refused at create, not ignored.
     if integration::docker_cli().is_some() {

@@ -63,7 +63,13 @@ fn cache_records(
         let Ok(img) = e.images.store.get(&image_id) else {
             continue; // a stale entry: a miss for the builder, nothing on disk
         };
-        let top = img.config.rootfs.diff_ids.last().cloned().unwrap_or_default();
+        let top = img
+            .config
+            .rootfs
+            .diff_ids
+            .last()
+            .cloned()
+            .unwrap_or_default();
         let (size, users) = layers.get(&top).copied().unwrap_or((0, 0));
         let in_use = !e.containers_using_image(&img.id).is_empty();
         let shared = !img.repo_tags.is_empty() || users > 1;
@@ -100,8 +106,12 @@ pub async fn df(engine: &Arc<Engine>, q: &Query) -> R {
         }
     }
     let want = |t: &str| types.is_empty() || types.iter().any(|x| x == t);
-    let (want_i, want_c, want_v, want_b) =
-        (want("image"), want("container"), want("volume"), want("build-cache"));
+    let (want_i, want_c, want_v, want_b) = (
+        want("image"),
+        want("container"),
+        want("volume"),
+        want("build-cache"),
+    );
     let e = engine.clone();
     let v = tokio::task::spawn_blocking(move || -> Result<Value, EngineError> {
         let mut out = serde_json::Map::new();
@@ -147,8 +157,16 @@ pub async fn df(engine: &Arc<Engine>, q: &Query) -> R {
         }
         if want_v {
             let mut vols = Vec::new();
-            for v in e.volumes.list(&Default::default()).map_err(EngineError::from)? {
-                vols.push(e.volumes.get_with_usage(&v.name).map_err(EngineError::from)?);
+            for v in e
+                .volumes
+                .list(&Default::default())
+                .map_err(EngineError::from)?
+            {
+                vols.push(
+                    e.volumes
+                        .get_with_usage(&v.name)
+                        .map_err(EngineError::from)?,
+                );
             }
             out.insert("Volumes".into(), json!(vols));
         }
@@ -172,7 +190,12 @@ pub async fn build_prune(engine: &Arc<Engine>, q: &Query) -> R {
             "invalid filter '{k}': build cache prune filters are not implemented by berth"
         )));
     }
-    for k in ["keep-storage", "reserved-space", "max-used-space", "min-free-space"] {
+    for k in [
+        "keep-storage",
+        "reserved-space",
+        "max-used-space",
+        "min-free-space",
+    ] {
         if q.get(k).is_some_and(|v| !v.is_empty() && v != "0") {
             return Err(EngineError::InvalidParameter(format!(
                 "{k} is not implemented by berth's build cache prune"

@@ -44,7 +44,7 @@ fn matches(e: &Event, f: &HashMap<String, Vec<String>>) -> bool {
                                 || e.actor.attributes.get("name") == Some(v)
                         })
                 }
-                "volume" => e.kind == "volume" && vals.iter().any(|v| e.id == *v),
+                "volume" => e.kind == "volume" && vals.contains(&e.id),
                 "daemon" => e.kind == "daemon",
                 "scope" => vals.iter().any(|v| v == "local"),
                 // berth has no swarm objects or plugins: such filters match no event

@@ -247,10 +247,9 @@ impl PsFilter {
         if f.has("status") && !f.get("status").iter().any(|v| v == c.state.status.as_str()) {
             return false;
         }
-        if !self.exited.is_empty()
-            && !(c.state.status == engine::Status::Exited
-                && self.exited.contains(&c.state.exit_code))
-        {
+        let exited_matches =
+            c.state.status == engine::Status::Exited && self.exited.contains(&c.state.exit_code);
+        if !self.exited.is_empty() && !exited_matches {
             return false;
         }
         if !f.labels_match(&c.config.labels.clone().unwrap_or_default()) {
@@ -338,13 +337,7 @@ fn health(c: &Container) -> &str {
         .and_then(|h| h.get("Test"))
         .and_then(Value::as_array);
     match test {
-        Some(t) if !t.is_empty() && t[0].as_str() != Some("NONE") => {
-            if c.state.running {
-                "starting"
-            } else {
-                "none"
-            }
-        }
+        Some(t) if !t.is_empty() && t[0].as_str() != Some("NONE") && c.state.running => "starting",
         _ => "none",
     }
 }

@@ -50,10 +50,7 @@ fn exec_child(argv: &[CString], old_mask: &libc::sigset_t) -> ! {
         libc::execvp(ptrs[0], ptrs.as_ptr());
     }
     let err = std::io::Error::last_os_error();
-    eprintln!(
-        "berth-init: exec {}: {err}",
-        argv[0].to_string_lossy()
-    );
+    eprintln!("berth-init: exec {}: {err}", argv[0].to_string_lossy());
     let code = if err.raw_os_error() == Some(libc::ENOENT) {
         127
     } else {
@@ -130,8 +127,14 @@ mod tests {
     #[test]
     fn parses_command_and_status() {
         let a = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        assert_eq!(command(a(&["init", "--", "sh", "-c", "x"])).unwrap().len(), 3);
-        assert_eq!(command(a(&["init", "sleep"])).unwrap()[0].to_str(), Ok("sleep"));
+        assert_eq!(
+            command(a(&["init", "--", "sh", "-c", "x"])).unwrap().len(),
+            3
+        );
+        assert_eq!(
+            command(a(&["init", "sleep"])).unwrap()[0].to_str(),
+            Ok("sleep")
+        );
         assert!(command(a(&["init", "--"])).is_err());
         assert_eq!(exit_code(7 << 8), 7);
         assert_eq!(exit_code(libc::SIGKILL), 137);

@@ -102,8 +102,8 @@ pub fn blkio_weight_supported() -> bool {
             b.join("blkio.weight").exists() || b.join("blkio.bfq.weight").exists()
         }
         Layout::V2 => {
-            let ctrls =
-                std::fs::read_to_string(Path::new(ROOT).join("cgroup.controllers")).unwrap_or_default();
+            let ctrls = std::fs::read_to_string(Path::new(ROOT).join("cgroup.controllers"))
+                .unwrap_or_default();
             ctrls.split_whitespace().any(|c| c == "io")
         }
     }

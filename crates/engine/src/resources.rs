@@ -82,7 +82,11 @@ fn check_cpuset(list: &str, online: &[u32], what: &str) -> Result<()> {
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let noun = if what == "cpuset.cpus" { "CPUs" } else { "memory nodes" };
+        let noun = if what == "cpuset.cpus" {
+            "CPUs"
+        } else {
+            "memory nodes"
+        };
         return Err(bad(format!(
             "Requested {noun} are not available - requested {list}, available: {avail} ({missing} is not)"
         )));
@@ -113,8 +117,7 @@ pub fn validate(h: &HostConfig, swap_ok: bool) -> Result<()> {
             ));
         }
     }
-    if h.memory_reservation < 0 || (h.memory_reservation > 0 && h.memory_reservation < MIN_MEMORY)
-    {
+    if h.memory_reservation < 0 || (h.memory_reservation > 0 && h.memory_reservation < MIN_MEMORY) {
         return Err(bad("Minimum memory reservation allowed is 6MB"));
     }
     if h.memory > 0 && h.memory_reservation > h.memory {
@@ -144,8 +147,16 @@ pub fn validate(h: &HostConfig, swap_ok: bool) -> Result<()> {
     if h.cpu_shares < 0 {
         return Err(bad("invalid CPU shares: must not be negative"));
     }
-    check_cpuset(&h.cpuset_cpus, &crate::cgroups::online_cpus(), "cpuset.cpus")?;
-    check_cpuset(&h.cpuset_mems, &crate::cgroups::online_mems(), "cpuset.mems")?;
+    check_cpuset(
+        &h.cpuset_cpus,
+        &crate::cgroups::online_cpus(),
+        "cpuset.cpus",
+    )?;
+    check_cpuset(
+        &h.cpuset_mems,
+        &crate::cgroups::online_mems(),
+        "cpuset.mems",
+    )?;
     if h.blkio_weight != 0 {
         if !(10..=1000).contains(&h.blkio_weight) {
             return Err(bad("Range of blkio weight is from 10 to 1000"));
@@ -355,9 +366,10 @@ mod tests {
     #[test]
     fn update_merges_like_docker() {
         let cur = hc(json!({"Memory": 64 << 20, "NanoCpus": 500_000_000}));
-        let req: UpdateRequest =
-            serde_json::from_value(json!({"Memory": 96 << 20, "KernelMemory": 0, "CpuShares": 512}))
-                .unwrap();
+        let req: UpdateRequest = serde_json::from_value(
+            json!({"Memory": 96 << 20, "KernelMemory": 0, "CpuShares": 512}),
+        )
+        .unwrap();
         let h = merge_update(&cur, &req).unwrap();
         assert_eq!(h.memory, 96 << 20);
         assert_eq!(h.memory_swap, 128 << 20);

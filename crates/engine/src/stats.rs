@@ -4,7 +4,7 @@
 
 use crate::cgroups::{layout, Layout, ProcCgroups};
 use serde_json::{json, Map, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
@@ -149,7 +149,7 @@ fn sample_v1(cg: &ProcCgroups) -> Value {
     })
 }
 
-fn sample_v2(dir: &PathBuf) -> Value {
+fn sample_v2(dir: &Path) -> Value {
     let cpu = flat_keyed(&read(&dir.join("cpu.stat")));
     let cpu_stats = json!({
         "cpu_usage": {
@@ -210,8 +210,10 @@ fn blkio_v1(text: &str) -> Vec<Value> {
             let mut it = l.split_whitespace();
             let (dev, op, val) = (it.next()?, it.next()?, it.next()?);
             let (maj, min) = dev.split_once(':')?;
-            Some(json!({"major": maj.parse::<u64>().ok()?, "minor": min.parse::<u64>().ok()?,
-                        "op": op, "value": val.parse::<u64>().ok()?}))
+            Some(
+                json!({"major": maj.parse::<u64>().ok()?, "minor": min.parse::<u64>().ok()?,
+                        "op": op, "value": val.parse::<u64>().ok()?}),
+            )
         })
         .collect()
 }

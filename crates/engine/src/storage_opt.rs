@@ -32,7 +32,7 @@ pub fn check(extra: &Map<String, Value>, root: &Path) -> Result<()> {
             ))
         }
     };
-    for (k, v) in opts {
+    if let Some((k, v)) = opts.iter().next() {
         if !k.eq_ignore_ascii_case("size") {
             return Err(EngineError::InvalidParameter(format!("Unknown option {k}")));
         }
@@ -74,7 +74,7 @@ fn xfs_with_pquota(p: &Path) -> bool {
         }
         let sopts = f.get(sep + 3).copied().unwrap_or("");
         let q = sopts.split(',').any(|o| o == "prjquota" || o == "pquota");
-        if best.map_or(true, |(n, _)| mp.len() >= n) {
+        if best.is_none_or(|(n, _)| mp.len() >= n) {
             best = Some((mp.len(), q));
         }
     }

@@ -12,7 +12,11 @@ use std::sync::Arc;
 
 impl Engine {
     /// Update container `name_or_id`; returns Docker's warnings (none so far).
-    pub async fn update(self: &Arc<Self>, name_or_id: &str, req: UpdateRequest) -> Result<Vec<String>> {
+    pub async fn update(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        req: UpdateRequest,
+    ) -> Result<Vec<String>> {
         let c = {
             let mut inner = self.lock();
             let id = crate::engine::resolve_in(&inner, name_or_id)?;
@@ -29,7 +33,9 @@ impl Engine {
             c
         };
         let id = c.id.clone();
-        let res = self.update_inner(&c.id, &c.host_config, c.state.running, &req).await;
+        let res = self
+            .update_inner(&c.id, &c.host_config, c.state.running, &req)
+            .await;
         self.lock().busy.remove(&id);
         self.notify();
         if res.is_ok() {
@@ -119,8 +125,12 @@ fn lacks_update(stderr: &str) -> bool {
 mod tests {
     #[test]
     fn recognises_a_runtime_without_update() {
-        assert!(super::lacks_update("error: unrecognized subcommand 'update'"));
+        assert!(super::lacks_update(
+            "error: unrecognized subcommand 'update'"
+        ));
         assert!(super::lacks_update("No help topic for 'update'"));
-        assert!(!super::lacks_update("write /sys/fs/cgroup/memory: device or resource busy"));
+        assert!(!super::lacks_update(
+            "write /sys/fs/cgroup/memory: device or resource busy"
+        ));
     }
 }

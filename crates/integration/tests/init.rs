@@ -61,17 +61,23 @@ fn init_stop_is_immediate_for_a_command_without_a_term_handler() {
     let without = t0.elapsed();
     assert!(without >= Duration::from_secs(2), "{without:?}");
     assert_eq!(
-        d.berth(["inspect", "-f", "{{.State.ExitCode}}", &plain]).ok(),
+        d.berth(["inspect", "-f", "{{.State.ExitCode}}", &plain])
+            .ok(),
         "137"
     );
     // With --init the init forwards SIGTERM to sleep (not PID 1), which dies at once.
     let n = unique("init");
-    d.berth(["run", "-d", "--init", "--name", &n, "busybox", "sleep", "1000"])
-        .ok();
+    d.berth([
+        "run", "-d", "--init", "--name", &n, "busybox", "sleep", "1000",
+    ])
+    .ok();
     let t0 = Instant::now();
     d.berth(["stop", "-t", "10", &n]).ok();
     let with = t0.elapsed();
-    assert!(with < Duration::from_secs(3), "stop with --init took {with:?}");
+    assert!(
+        with < Duration::from_secs(3),
+        "stop with --init took {with:?}"
+    );
     assert_eq!(
         d.berth(["inspect", "-f", "{{.State.ExitCode}}", &n]).ok(),
         "143"
@@ -90,8 +96,10 @@ fn init_reaps_zombies() {
     // ends, only PID 1 can reap it.
     let script = "(sleep 0.2 &); exec sleep 1000";
     let n = unique("reap");
-    d.berth(["run", "-d", "--init", "--name", &n, "busybox", "sh", "-c", script])
-        .ok();
+    d.berth([
+        "run", "-d", "--init", "--name", &n, "busybox", "sh", "-c", script,
+    ])
+    .ok();
     let plain = unique("noreap");
     d.berth(["run", "-d", "--name", &plain, "busybox", "sh", "-c", script])
         .ok();
@@ -100,7 +108,11 @@ fn init_reaps_zombies() {
     assert!(zombie_children(&pid).is_empty(), "zombies under berth-init");
     // The control: PID 1 `sleep` never waits, so the zombie stays.
     let pid = d.berth(["inspect", "-f", "{{.State.Pid}}", &plain]).ok();
-    assert_eq!(zombie_children(&pid).len(), 1, "expected one zombie without --init");
+    assert_eq!(
+        zombie_children(&pid).len(),
+        1,
+        "expected one zombie without --init"
+    );
 }
 
 #[test]
@@ -168,8 +180,10 @@ fn init_with_the_docker_cli() {
     let o = d.docker(["run", "--rm", "--init", "busybox", "sh", "-c", "exit 3"]);
     assert_eq!(o.code, 3, "{o:?}");
     let n = unique("dinit");
-    d.docker(["run", "-d", "--init", "--name", &n, "busybox", "sleep", "1000"])
-        .ok();
+    d.docker([
+        "run", "-d", "--init", "--name", &n, "busybox", "sleep", "1000",
+    ])
+    .ok();
     assert_eq!(
         d.docker(["inspect", "-f", "{{.HostConfig.Init}}", &n]).ok(),
         "true"

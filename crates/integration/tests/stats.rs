@@ -48,28 +48,60 @@ fn busy(d: &Daemon, extra: &[&str]) -> String {
 fn stats_api_shape_stream_false_one_shot_and_stream() {
     let d = Daemon::with_busybox();
     let n = busy(&d, &["-m", "64m", "--pids-limit", "30"]);
-    let v: Value = serde_json::from_str(&curl(&d, &format!("/containers/{n}/stats?stream=false"), 10))
-        .expect("stats JSON");
+    let v: Value = serde_json::from_str(&curl(
+        &d,
+        &format!("/containers/{n}/stats?stream=false"),
+        10,
+    ))
+    .expect("stats JSON");
     assert_eq!(v["name"], format!("/{n}"));
     assert!(v["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap() > 0);
-    assert!(v["precpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap() > 0);
-    assert!(v["cpu_stats"]["system_cpu_usage"].as_u64().unwrap() > v["precpu_stats"]["system_cpu_usage"].as_u64().unwrap());
+    assert!(
+        v["precpu_stats"]["cpu_usage"]["total_usage"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        v["cpu_stats"]["system_cpu_usage"].as_u64().unwrap()
+            > v["precpu_stats"]["system_cpu_usage"].as_u64().unwrap()
+    );
     assert!(v["cpu_stats"]["online_cpus"].as_u64().unwrap() >= 1);
     assert_eq!(v["memory_stats"]["limit"], 64u64 << 20);
     assert!(v["memory_stats"]["usage"].as_u64().unwrap() > 0);
-    assert!(v["memory_stats"]["stats"].as_object().unwrap().contains_key(
-        if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "file" } else { "cache" }
-    ));
+    assert!(v["memory_stats"]["stats"]
+        .as_object()
+        .unwrap()
+        .contains_key(
+            if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+                "file"
+            } else {
+                "cache"
+            }
+        ));
     assert_eq!(v["pids_stats"]["limit"], 30);
     assert!(v["pids_stats"]["current"].as_u64().unwrap() >= 1);
-    assert!(v["networks"]["eth0"]["tx_packets"].as_u64().unwrap() >= 2, "{}", v["networks"]);
+    assert!(
+        v["networks"]["eth0"]["tx_packets"].as_u64().unwrap() >= 2,
+        "{}",
+        v["networks"]
+    );
     assert!(v["networks"]["eth0"]["rx_bytes"].as_u64().unwrap() > 0);
     assert!(v["blkio_stats"].get("io_service_bytes_recursive").is_some());
     assert_ne!(v["preread"], "0001-01-01T00:00:00Z");
     // one-shot: at once, no previous sample.
     let t0 = Instant::now();
-    let v: Value = serde_json::from_str(&curl(&d, &format!("/containers/{n}/stats?stream=false&one-shot=true"), 10)).unwrap();
-    assert!(t0.elapsed() < Duration::from_millis(900), "{:?}", t0.elapsed());
+    let v: Value = serde_json::from_str(&curl(
+        &d,
+        &format!("/containers/{n}/stats?stream=false&one-shot=true"),
+        10,
+    ))
+    .unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
     assert_eq!(v["preread"], "0001-01-01T00:00:00Z");
     // stream: one object a second.
     let text = curl(&d, &format!("/containers/{n}/stats"), 3);
@@ -81,10 +113,20 @@ fn stats_api_shape_stream_false_one_shot_and_stream() {
     assert_eq!(objs[1]["precpu_stats"], objs[0]["cpu_stats"]);
     // Unlimited memory: the limit is the host's memory, not 8 EiB.
     let free = unique("st");
-    d.berth(["run", "-d", "--name", &free, "busybox", "sleep", "1000"]).ok();
-    let v: Value = serde_json::from_str(&curl(&d, &format!("/containers/{free}/stats?stream=false&one-shot=true"), 10)).unwrap();
+    d.berth(["run", "-d", "--name", &free, "busybox", "sleep", "1000"])
+        .ok();
+    let v: Value = serde_json::from_str(&curl(
+        &d,
+        &format!("/containers/{free}/stats?stream=false&one-shot=true"),
+        10,
+    ))
+    .unwrap();
     assert_eq!(v["memory_stats"]["limit"].as_u64().unwrap(), host_mem());
-    let e = curl(&d, &format!("/containers/{free}/stats?stream=true&one-shot=true"), 5);
+    let e = curl(
+        &d,
+        &format!("/containers/{free}/stats?stream=true&one-shot=true"),
+        5,
+    );
     assert!(e.contains("one-shot"), "{e}");
 }
 
@@ -124,7 +166,13 @@ fn stats_berth_cli_no_stream_format_all_and_live() {
     let stopped = unique("st");
     d.berth(["run", "--name", &stopped, "busybox", "true"]).ok();
     let out = d
-        .berth(["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", &n])
+        .berth([
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+            &n,
+        ])
         .ok();
     let f: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(f[0], n);
@@ -133,9 +181,17 @@ fn stats_berth_cli_no_stream_format_all_and_live() {
     assert!(!out.contains("EiB"), "{out}");
     let running = d.berth(["stats", "--no-stream"]).ok();
     assert!(running.starts_with("CONTAINER ID"), "{running}");
-    assert!(running.contains(&n) && !running.contains(&stopped), "{running}");
-    let all = d.berth(["stats", "--no-stream", "-a", "--format", "{{.Name}}"]).ok();
-    assert!(all.lines().any(|l| l == n) && all.lines().any(|l| l == stopped), "{all}");
+    assert!(
+        running.contains(&n) && !running.contains(&stopped),
+        "{running}"
+    );
+    let all = d
+        .berth(["stats", "--no-stream", "-a", "--format", "{{.Name}}"])
+        .ok();
+    assert!(
+        all.lines().any(|l| l == n) && all.lines().any(|l| l == stopped),
+        "{all}"
+    );
     let e = d.berth(["stats", "--no-stream", "nosuch"]).err();
     assert!(e.contains("No such container"), "{e}");
     // Live: the table is redrawn (screen cleared) about every second.
@@ -153,7 +209,12 @@ fn stats_berth_cli_no_stream_format_all_and_live() {
         nix::sys::signal::Signal::SIGTERM,
     );
     let mut text = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
     let _ = child.wait();
     assert!(text.matches("\x1b[2J").count() >= 2, "{text:?}");
     assert!(text.matches(n.as_str()).count() >= 2, "{text:?}");

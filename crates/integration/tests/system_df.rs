@@ -117,7 +117,10 @@ fn df_sizes_in_api_ps_inspect_and_cli() {
     assert_eq!(vv["UsageData"]["RefCount"], 0);
     assert!(v["BuildCache"].is_array());
     let only = curl(&d, "GET", "/system/df?type=volume");
-    assert!(only.get("Images").is_none() && only["Volumes"].is_array(), "{only}");
+    assert!(
+        only.get("Images").is_none() && only["Volumes"].is_array(),
+        "{only}"
+    );
     // The CLIs' tables.
     let berth = d.berth(["system", "df"]).ok();
     assert!(berth.starts_with("TYPE"), "{berth}");
@@ -130,7 +133,17 @@ fn df_sizes_in_api_ps_inspect_and_cli() {
         assert!(images.split_whitespace().nth(1) == Some("1"), "{out}");
         let out = d.docker(["system", "df", "-v"]).ok();
         assert!(out.contains(&vol), "{out}");
-        let s = d.docker(["ps", "-a", "-s", "--format", "{{.Size}}", "--filter", &format!("name={a}")]).ok();
+        let s = d
+            .docker([
+                "ps",
+                "-a",
+                "-s",
+                "--format",
+                "{{.Size}}",
+                "--filter",
+                &format!("name={a}"),
+            ])
+            .ok();
         assert!(s.starts_with("3.15MB (virtual"), "{s}");
         let s = d.docker(["inspect", "-s", "-f", "{{.SizeRw}}", &a]).ok();
         assert_eq!(s, (3 * MIB).to_string());
@@ -170,7 +183,10 @@ fn prune_system_reclaims_what_it_reports() {
     let out = d.docker(["system", "prune", "-f", "--volumes"]).ok();
     let got = reclaimed(&out);
     assert!(close(got, (3 + 3 + 2) as f64 * MIB as f64), "{got}: {out}");
-    assert!(out.contains(&a) || out.contains("Deleted Containers"), "{out}");
+    assert!(
+        out.contains(&a) || out.contains("Deleted Containers"),
+        "{out}"
+    );
     let after = curl(&d, "GET", "/system/df");
     assert_eq!(after["Containers"].as_array().unwrap().len(), 0);
     let imgs = after["Images"].as_array().unwrap();
@@ -226,7 +242,10 @@ fn prune_build_cache_and_berth_system_prune() {
     let v = curl(&d, "GET", "/system/df?type=build-cache");
     assert_eq!(v["BuildCache"].as_array().unwrap().len(), 0, "{v}");
     let bad = curl(&d, "POST", "/build/prune?keep-storage=1000");
-    assert!(bad["message"].as_str().unwrap().contains("keep-storage"), "{bad}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("keep-storage"),
+        "{bad}"
+    );
     // berth system prune -a -f: the stopped container and both images go.
     writer(&d, 1, &[]);
     let out = d.berth(["system", "prune", "-a", "-f"]).ok();
@@ -262,7 +281,10 @@ fn df_berth_events_streams_lifecycle() {
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2))
         .collect();
-    assert!(actions.contains(&"create") && actions.contains(&"start") && actions.contains(&"die"), "{out}");
+    assert!(
+        actions.contains(&"create") && actions.contains(&"start") && actions.contains(&"die"),
+        "{out}"
+    );
     assert!(out.contains(&format!("name={n}")), "{out}");
     let f = d
         .berth([

@@ -66,8 +66,10 @@ fn mib(n: u64) -> String {
 fn update_running_container_live_with_runc_and_berth_cli() {
     let d = runc_daemon();
     let n = unique("upd");
-    d.berth(["run", "-d", "--name", &n, "-m", "64m", "busybox", "sleep", "1000"])
-        .ok();
+    d.berth([
+        "run", "-d", "--name", &n, "-m", "64m", "busybox", "sleep", "1000",
+    ])
+    .ok();
     assert_eq!(limit(&d, &n, "memory", "memory.limit_in_bytes"), mib(64));
     d.berth([
         "update",
@@ -112,7 +114,12 @@ fn update_running_container_live_with_runc_and_berth_cli() {
     let fmt = "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}";
     assert_eq!(
         d.berth(["inspect", "-f", fmt, &n]).ok(),
-        format!("{} {} {} 500000000 512 0 50 on-failure:3", mib(96), mib(192), mib(32))
+        format!(
+            "{} {} {} 500000000 512 0 50 on-failure:3",
+            mib(96),
+            mib(192),
+            mib(32)
+        )
     );
     // Still running, and the limits hold for what runs inside.
     assert_eq!(
@@ -155,8 +162,13 @@ fn update_kernel_rejection_keeps_the_old_value() {
         .err();
     assert!(err.contains("Cannot update container"), "{err}");
     assert_eq!(
-        d.berth(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", &n])
-            .ok(),
+        d.berth([
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}",
+            &n
+        ])
+        .ok(),
         format!("{} {}", mib(64), mib(64))
     );
     assert_eq!(limit(&d, &n, "memory", "memory.limit_in_bytes"), mib(64));
@@ -171,13 +183,29 @@ fn update_stopped_container_is_kept_for_the_next_start() {
     // The default runtime (berth-runtime): a stopped container needs no runtime call.
     let d = Daemon::with_busybox();
     let n = unique("upds");
-    d.berth(["create", "--name", &n, "-m", "64m", "busybox", "sleep", "1000"])
-        .ok();
-    d.berth(["update", "-m", "80m", "--pids-limit", "20", "--cpuset-cpus", "0", &n])
-        .ok();
+    d.berth([
+        "create", "--name", &n, "-m", "64m", "busybox", "sleep", "1000",
+    ])
+    .ok();
+    d.berth([
+        "update",
+        "-m",
+        "80m",
+        "--pids-limit",
+        "20",
+        "--cpuset-cpus",
+        "0",
+        &n,
+    ])
+    .ok();
     assert_eq!(
-        d.berth(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", &n])
-            .ok(),
+        d.berth([
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            &n
+        ])
+        .ok(),
         format!("{} 20", mib(80))
     );
     d.berth(["start", &n]).ok();
@@ -193,7 +221,8 @@ fn update_stopped_container_is_kept_for_the_next_start() {
         assert!(o.stderr.contains("does not implement `update`"), "{o:?}");
         assert_eq!(limit(&d, &n, "memory", "memory.limit_in_bytes"), mib(80));
         assert_eq!(
-            d.berth(["inspect", "-f", "{{.HostConfig.Memory}}", &n]).ok(),
+            d.berth(["inspect", "-f", "{{.HostConfig.Memory}}", &n])
+                .ok(),
             mib(80)
         );
     }
@@ -225,8 +254,13 @@ fn update_bad_values_are_refused_by_name() {
     let e = d.berth(["update", "nosuch", "-m", "64m"]).err();
     assert!(e.contains("No such container"), "{e}");
     assert_eq!(
-        d.berth(["inspect", "-f", "{{.HostConfig.Memory}}/{{.HostConfig.CpusetCpus}}", &n])
-            .ok(),
+        d.berth([
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}}/{{.HostConfig.CpusetCpus}}",
+            &n
+        ])
+        .ok(),
         format!("{}/", mib(64))
     );
     // Unimplemented resource fields are refused at create, not ignored.
@@ -246,11 +280,22 @@ fn update_with_the_docker_cli() {
     }
     let d = runc_daemon();
     let n = unique("updd");
-    d.docker(["run", "-d", "--name", &n, "-m", "64m", "busybox", "sleep", "1000"])
-        .ok();
+    d.docker([
+        "run", "-d", "--name", &n, "-m", "64m", "busybox", "sleep", "1000",
+    ])
+    .ok();
     assert_eq!(
-        d.docker(["update", "-m", "100m", "--cpus", "0.25", "--restart", "always", &n])
-            .ok(),
+        d.docker([
+            "update",
+            "-m",
+            "100m",
+            "--cpus",
+            "0.25",
+            "--restart",
+            "always",
+            &n
+        ])
+        .ok(),
         n
     );
     assert_eq!(
@@ -310,7 +355,8 @@ fn update_run_resource_flags_reach_the_cgroup() {
         );
     }
     assert_eq!(
-        d.berth(["inspect", "-f", "{{.HostConfig.MemorySwap}}", &n]).ok(),
+        d.berth(["inspect", "-f", "{{.HostConfig.MemorySwap}}", &n])
+            .ok(),
         if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
             mib(128)
         } else {

@@ -20,7 +20,10 @@ async fn find(
         Some("container") => vec![format!("/containers/{n}/json{q}")],
         Some("image") => vec![format!("/images/{n}/json")],
         Some(other) => bail!("\"{other}\" is not a valid value for --type"),
-        None => vec![format!("/containers/{n}/json{q}"), format!("/images/{n}/json")],
+        None => vec![
+            format!("/containers/{n}/json{q}"),
+            format!("/images/{n}/json"),
+        ],
     };
     for p in paths {
         match client.get(&p).await {

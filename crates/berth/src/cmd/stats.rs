@@ -79,7 +79,8 @@ pub fn row(container: &str, s: &Value, running: bool) -> Value {
             "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B",
             "BlockIO": "0B / 0B", "PIDs": "0"});
     }
-    let cpu_delta = u(s, "/cpu_stats/cpu_usage/total_usage") - u(s, "/precpu_stats/cpu_usage/total_usage");
+    let cpu_delta =
+        u(s, "/cpu_stats/cpu_usage/total_usage") - u(s, "/precpu_stats/cpu_usage/total_usage");
     let sys_delta = u(s, "/cpu_stats/system_cpu_usage") - u(s, "/precpu_stats/system_cpu_usage");
     let mut online = u(s, "/cpu_stats/online_cpus");
     if online == 0.0 {
@@ -105,9 +106,17 @@ pub fn row(container: &str, s: &Value, running: bool) -> Value {
         _ => usage,
     };
     let limit = u(s, "/memory_stats/limit");
-    let mem_perc = if limit > 0.0 { used / limit * 100.0 } else { 0.0 };
+    let mem_perc = if limit > 0.0 {
+        used / limit * 100.0
+    } else {
+        0.0
+    };
     let (mut rx, mut tx) = (0.0, 0.0);
-    for n in s["networks"].as_object().into_iter().flat_map(|m| m.values()) {
+    for n in s["networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
         rx += n["rx_bytes"].as_f64().unwrap_or(0.0);
         tx += n["tx_bytes"].as_f64().unwrap_or(0.0);
     }
@@ -160,9 +169,15 @@ async fn targets(client: &Client, args: &StatsArgs) -> Result<Vec<String>> {
 /// One stats object of `name` (with the daemon's two samples when `prev` is None) and
 /// whether the container runs.
 async fn fetch(client: Arc<Client>, name: String, prev: Option<Value>) -> Result<(Value, bool)> {
-    let c = client.get(&format!("/containers/{}/json", enc(&name))).await?;
+    let c = client
+        .get(&format!("/containers/{}/json", enc(&name)))
+        .await?;
     let running = c["State"]["Running"].as_bool().unwrap_or(false);
-    let q = if prev.is_some() { "stream=false&one-shot=true" } else { "stream=false" };
+    let q = if prev.is_some() {
+        "stream=false&one-shot=true"
+    } else {
+        "stream=false"
+    };
     let mut s = client
         .get(&format!("/containers/{}/stats?{q}", enc(&name)))
         .await?;

@@ -116,7 +116,11 @@ pub fn summary(v: &Value) -> Vec<Value> {
         .map(|c| n(c, "SizeRw"))
         .sum();
     let vols = list(v, "Volumes");
-    let usage = |x: &Value, k: &str| x.pointer(&format!("/UsageData/{k}")).and_then(Value::as_f64).unwrap_or(0.0);
+    let usage = |x: &Value, k: &str| {
+        x.pointer(&format!("/UsageData/{k}"))
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0)
+    };
     let v_size: f64 = vols.iter().map(|x| usage(x, "Size").max(0.0)).sum();
     let v_recl: f64 = vols
         .iter()
@@ -169,16 +173,32 @@ pub async fn df(client: &Client, args: DfArgs) -> Result<i32> {
 
 fn verbose(v: &Value) -> String {
     let mut out = String::from("Images space usage:\n\n");
-    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![[
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED",
+        "SIZE",
+        "SHARED SIZE",
+        "UNIQUE SIZE",
+        "CONTAINERS",
+    ]
+    .map(String::from)
+    .to_vec()];
     for i in list(v, "Images") {
-        let id = i["Id"].as_str().unwrap_or_default().trim_start_matches("sha256:");
+        let id = i["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("sha256:");
         let tags: Vec<&str> = i["RepoTags"]
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let tags = if tags.is_empty() { vec!["<none>:<none>"] } else { tags };
+        let tags = if tags.is_empty() {
+            vec!["<none>:<none>"]
+        } else {
+            tags
+        };
         for t in tags {
             let (repo, tag) = t.rsplit_once(':').unwrap_or((t, "<none>"));
             rows.push(vec![
@@ -195,13 +215,25 @@ fn verbose(v: &Value) -> String {
     }
     out.push_str(&table(&rows));
     out.push_str("\nContainers space usage:\n\n");
-    let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "LOCAL VOLUMES",
+        "SIZE",
+        "CREATED",
+        "STATUS",
+        "NAMES",
+    ]
+    .map(String::from)
+    .to_vec()];
     for c in list(v, "Containers") {
         let id = c["Id"].as_str().unwrap_or_default();
         let cmd = c["Command"].as_str().unwrap_or_default();
-        let vols = list(c, "Mounts").iter().filter(|m| m["Type"] == "volume").count();
+        let vols = list(c, "Mounts")
+            .iter()
+            .filter(|m| m["Type"] == "volume")
+            .count();
         rows.push(vec![
             id[..12.min(id.len())].into(),
             c["Image"].as_str().unwrap_or_default().into(),
@@ -210,7 +242,11 @@ fn verbose(v: &Value) -> String {
             human_size(n(c, "SizeRw")),
             ago(n(c, "Created") as i64),
             c["Status"].as_str().unwrap_or_default().into(),
-            c["Names"][0].as_str().unwrap_or_default().trim_start_matches('/').into(),
+            c["Names"][0]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .into(),
         ]);
     }
     out.push_str(&table(&rows));
@@ -225,10 +261,21 @@ fn verbose(v: &Value) -> String {
     }
     out.push_str(&table(&rows));
     let cache = list(v, "BuildCache");
-    out.push_str(&format!("\nBuild cache usage: {}\n\n", human_size(cache.iter().map(|b| n(b, "Size")).sum())));
-    let mut rows = vec![["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"]
-        .map(String::from)
-        .to_vec()];
+    out.push_str(&format!(
+        "\nBuild cache usage: {}\n\n",
+        human_size(cache.iter().map(|b| n(b, "Size")).sum())
+    ));
+    let mut rows = vec![[
+        "CACHE ID",
+        "CACHE TYPE",
+        "SIZE",
+        "CREATED",
+        "LAST USED",
+        "USAGE",
+        "SHARED",
+    ]
+    .map(String::from)
+    .to_vec()];
     for b in cache {
         rows.push(vec![
             b["ID"].as_str().unwrap_or_default().into(),
@@ -294,7 +341,11 @@ pub async fn prune(client: &Client, args: SystemPruneArgs) -> Result<i32> {
         r#"{"dangling":{"true":true}}"#
     };
     let i = client
-        .json(Method::POST, &format!("/images/prune?filters={}", enc(filters)), None)
+        .json(
+            Method::POST,
+            &format!("/images/prune?filters={}", enc(filters)),
+            None,
+        )
         .await?;
     total += n(&i, "SpaceReclaimed");
     let mut items = Vec::new();
@@ -308,7 +359,11 @@ pub async fn prune(client: &Client, args: SystemPruneArgs) -> Result<i32> {
     }
     deleted_section("Deleted Images", &items);
     let b = client
-        .json(Method::POST, &format!("/build/prune?all={}", args.all), None)
+        .json(
+            Method::POST,
+            &format!("/build/prune?all={}", args.all),
+            None,
+        )
         .await?;
     total += n(&b, "SpaceReclaimed");
     deleted_section("Deleted build cache objects", &strings(&b, "CachesDeleted"));
@@ -329,7 +384,9 @@ fn rfc3339_nanos(t: i64) -> String {
 
 /// One event as docker prints it by default.
 pub fn event_line(e: &Value) -> String {
-    let t = e["timeNano"].as_i64().unwrap_or_else(|| e["time"].as_i64().unwrap_or(0) * 1_000_000_000);
+    let t = e["timeNano"]
+        .as_i64()
+        .unwrap_or_else(|| e["time"].as_i64().unwrap_or(0) * 1_000_000_000);
     let mut attrs: Vec<String> = e["Actor"]["Attributes"]
         .as_object()
         .map(|m| {
@@ -374,7 +431,9 @@ pub async fn events(client: &Client, args: EventsArgs) -> Result<i32> {
     let mut buf: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame?;
-        let Some(data) = frame.data_ref() else { continue };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
         buf.extend_from_slice(data);
         while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
@@ -412,6 +471,9 @@ mod tests {
         assert_eq!(s[2]["Reclaimable"], "50B (100%)");
         let e = json!({"Type": "container", "Action": "start", "timeNano": 1_700_000_000_123_456_789i64,
             "Actor": {"ID": "abc", "Attributes": {"name": "x", "image": "busybox"}}});
-        assert_eq!(event_line(&e), "2023-11-14T22:13:20.123456789Z container start abc (image=busybox, name=x)");
+        assert_eq!(
+            event_line(&e),
+            "2023-11-14T22:13:20.123456789Z container start abc (image=busybox, name=x)"
+        );
     }
 }

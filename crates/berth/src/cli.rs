@@ -160,6 +160,9 @@ pub struct ContainerOpts {
     /// More resource limits.
     #[command(flatten)]
     pub resources: crate::cmd::resources::ResourceFlags,
+    /// Namespace modes, groups, sysctls, OOM settings, domain name.
+    #[command(flatten)]
+    pub more: crate::cmd::runflags::RunFlags,
     /// Connect a container to a network
     #[arg(long = "network", alias = "net", value_name = "network")]
     pub network: Option<String>,

@@ -272,6 +272,7 @@ impl Engine {
         crate::health::validate(&cfg)?;
         crate::restart::validate(&host_config)?;
         crate::init::check(&host_config, &self.cfg)?;
+        crate::hostopts::check(&host_config)?;
         let mut args: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
         args.extend(cfg.cmd.clone().unwrap_or_default());
         if args.is_empty() {

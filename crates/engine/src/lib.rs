@@ -10,6 +10,7 @@ pub mod events;
 pub mod exec;
 pub mod files;
 pub mod health;
+pub mod hostopts;
 pub mod images;
 pub mod init;
 pub mod lifecycle;

@@ -273,7 +273,12 @@ impl Engine {
         let img = self.images.get(&c.image_id)?;
         let lowers = self.images.lowers(&img)?;
         let rootfs = self.images.mount(&c.id, &lowers)?;
-        let u = user::resolve(&rootfs, &c.config.user)?;
+        let mut u = user::resolve(&rootfs, &c.config.user)?;
+        for g in user::group_gids(&rootfs, &crate::hostopts::group_add(&c.host_config))? {
+            if g != u.gid && !u.additional_gids.contains(&g) {
+                u.additional_gids.push(g);
+            }
+        }
         let mut env = c.config.env.clone().unwrap_or_default();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(

@@ -356,6 +356,9 @@ pub fn generate(c: &Container, inp: &SpecInputs<'_>) -> Value {
     });
     if own_uts {
         spec["hostname"] = json!(inp.hostname);
+        if !c.config.domainname.is_empty() {
+            spec["domainname"] = json!(c.config.domainname);
+        }
     }
     spec
 }

@@ -131,6 +131,23 @@ pub fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser> {
     })
 }
 
+/// The gids of `--group-add` entries: numbers as they are, names from the container's
+/// /etc/group (an unknown name is an error, as dockerd's).
+pub fn group_gids(rootfs: &Path, names: &[String]) -> Result<Vec<u32>> {
+    let groups = read_group(rootfs);
+    names
+        .iter()
+        .map(|g| match groups.iter().find(|e| &e.name == g) {
+            Some(e) => Ok(e.gid),
+            None => g.parse::<u32>().map_err(|_| {
+                EngineError::InvalidParameter(format!(
+                    "Unable to find group {g}: no matching entries in group file"
+                ))
+            }),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

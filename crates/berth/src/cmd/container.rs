@@ -128,6 +128,7 @@ pub fn build_config(opts: &ContainerOpts, attach: bool) -> Result<Value> {
         host["PidsLimit"] = json!(p);
     }
     opts.resources.apply(&mut host)?;
+    opts.more.apply(&mut config, &mut host)?;
     add_extended(opts, &mut config, &mut host)?;
     config["HostConfig"] = host;
     crate::cmd::network::apply_run_flags(opts, &mut config)?;

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod ps;
 pub mod registry;
 pub mod resources;
+pub mod runflags;
 pub mod stats;
 pub mod sysdf;
 pub mod system;

@@ -1,0 +1,69 @@
+//! Create-time checks of the namespace modes and identity options of `HostConfig` that berth
+//! implements only in part: what it does not do is refused by name, never ignored.
+
+use crate::error::{EngineError, Result};
+use crate::types::HostConfig;
+use serde_json::Value;
+
+fn mode<'a>(h: &'a HostConfig, key: &str) -> &'a str {
+    h.extra.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// `PidMode`, `IpcMode`, `UTSMode`, `UsernsMode`, `CgroupnsMode`, `GroupAdd`, `OomScoreAdj`.
+pub fn check(h: &HostConfig) -> Result<()> {
+    let allowed: [(&str, &[&str]); 5] = [
+        ("PidMode", &["", "host"]),
+        ("IpcMode", &["", "host", "private", "shareable"]),
+        ("UTSMode", &["", "host"]),
+        ("UsernsMode", &["", "host"]),
+        ("CgroupnsMode", &["", "host"]),
+    ];
+    for (key, ok) in allowed {
+        let v = mode(h, key);
+        if !ok.contains(&v) {
+            return Err(EngineError::InvalidParameter(format!(
+                "unsupported: HostConfig.{key} {v:?} is not implemented by berth (supported: {})",
+                ok.iter()
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    if let Some(v) = h.extra.get("OomScoreAdj") {
+        match v.as_i64() {
+            Some(n) if (-1000..=1000).contains(&n) => {}
+            _ if v.is_null() => {}
+            _ => {
+                return Err(EngineError::InvalidParameter(format!(
+                    "Invalid value {v}, range for oom score adj is [-1000, 1000]"
+                )))
+            }
+        }
+    }
+    match h.extra.get("GroupAdd") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+        Some(other) => {
+            return Err(EngineError::InvalidParameter(format!(
+                "invalid HostConfig.GroupAdd {other}: must be a list of group names or ids"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// The `GroupAdd` entries of `h`.
+pub fn group_add(h: &HostConfig) -> Vec<String> {
+    h.extra
+        .get("GroupAdd")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}

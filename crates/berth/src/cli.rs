@@ -364,6 +364,9 @@ pub struct ExecArgs {
     /// Set environment variables
     #[arg(short = 'e', long = "env", value_name = "list")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub workdir: Option<String>,

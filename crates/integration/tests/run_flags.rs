@@ -154,3 +154,30 @@ fn run_flags_not_implemented_are_refused_by_name() {
     assert!(e.contains("oom score adj"), "{e}");
     assert!(d.container_ids().is_empty(), "nothing half-made");
 }
+
+#[test]
+fn run_flag_exec_env_file() {
+    let d = Daemon::with_busybox();
+    let n = unique("rfe");
+    d.berth(["run", "-d", "--name", &n, "busybox", "sleep", "1000"])
+        .ok();
+    let f = std::path::PathBuf::from(format!("/tmp/{}", unique("envf")));
+    std::fs::write(&f, "A=1\n# a comment\n\nB=two\n").unwrap();
+    let out = d.berth([
+        "exec",
+        "--env-file",
+        f.to_str().unwrap(),
+        "-e",
+        "C=3",
+        &n,
+        "sh",
+        "-c",
+        "echo $A $B $C",
+    ]);
+    let _ = std::fs::remove_file(&f);
+    assert_eq!(out.ok(), "1 two 3");
+    let e = d
+        .berth(["exec", "--env-file", "/nonexistent/envfile", &n, "true"])
+        .err();
+    assert!(e.contains("/nonexistent/envfile"), "{e}");
+}

@@ -53,7 +53,8 @@ fn env_entry(entry: &str) -> Option<String> {
     }
 }
 
-fn read_env_file(path: &str) -> Result<Vec<String>> {
+/// Docker's `--env-file`: `K=V` lines (`K` alone takes the local value), `#` comments.
+pub fn read_env_file(path: &str) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("open {path}"))?;
     Ok(text
         .lines()

@@ -26,8 +26,16 @@ pub async fn route(
     let res: R = match (m.clone(), segs) {
         (Method::POST, ["create"]) => create(&engine, req, &q).await,
         (Method::GET, ["json"]) => list(&engine, &q, ver),
-        (Method::POST, ["prune"]) => prune(&engine).await,
-        (Method::GET, [id, "json"]) => engine.get(id).map(|c| json(200, &inspect(&engine, &c))),
+        (Method::POST, ["prune"]) => prune(&engine, &q).await,
+        (Method::GET, [id, "json"]) => engine.get(id).map(|c| {
+            let mut v = inspect(&engine, &c);
+            if q.bool("size") {
+                let s = engine.container_size(&c);
+                v["SizeRw"] = json!(s.rw);
+                v["SizeRootFs"] = json!(s.root_fs);
+            }
+            json(200, &v)
+        }),
         (Method::POST, [id, "start"]) => match engine.start(id).await {
             Ok(true) => Ok(status(204)),
             Ok(false) => Ok(status(304)),
@@ -92,6 +100,7 @@ pub async fn route(
         (Method::GET, [id, "changes"]) => crate::archive::changes(engine.clone(), id).await,
         (Method::GET, [id, "export"]) => crate::archive::export(engine.clone(), id).await,
         (Method::GET, [id, "stats"]) => stats(&engine, id, &q),
+        (Method::POST, [id, "update"]) => update(&engine, req, id).await,
         (Method::POST, [id, "exec"]) => crate::exec::create(&engine, req, id).await,
         (Method::DELETE, [id]) => engine
             .remove_with_volumes(id, q.bool("force"), q.bool("v"))
@@ -117,6 +126,13 @@ async fn create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> R {
     let name = q.get("name").map(str::to_string);
     let (id, warnings) = engine.create(body, name).await?;
     Ok(json(201, &json!({"Id": id, "Warnings": warnings})))
+}
+
+/// `POST /containers/{id}/update`.
+async fn update(engine: &Arc<Engine>, req: Request<Incoming>, id: &str) -> R {
+    let body: engine::resources::UpdateRequest = json_body(req.into_body()).await?;
+    let warnings = engine.update(id, body).await?;
+    Ok(json(200, &json!({"Warnings": warnings})))
 }
 
 fn state_json(c: &Container) -> Value {
@@ -220,10 +236,40 @@ fn command_text(c: &Container) -> String {
     parts.join(" ")
 }
 
+/// One `GET /containers/json` entry; `size` adds `SizeRw` and `SizeRootFs`.
+pub(crate) fn summary(engine: &Arc<Engine>, c: &Container, size: bool) -> Value {
+    let mode = match c.host_config.network_mode.as_str() {
+        "" | "default" => "bridge".to_string(),
+        m => m.to_string(),
+    };
+    let mut v = json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.config.image,
+        "ImageID": c.image_id,
+        "Command": command_text(c),
+        "Created": unix_secs(&c.created),
+        "Ports": engine.ports_list(c),
+        "Labels": c.config.labels.clone().unwrap_or_default(),
+        "State": c.state.status.as_str(),
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": mode},
+        "NetworkSettings": {"Networks": engine.network_settings(c)["Networks"].clone()},
+        "Mounts": engine.mounts_json(c),
+    });
+    if size {
+        let s = engine.container_size(c);
+        v["SizeRw"] = json!(s.rw);
+        v["SizeRootFs"] = json!(s.root_fs);
+    }
+    v
+}
+
 fn list(engine: &Arc<Engine>, q: &Query, _ver: (u32, u32)) -> R {
     let filters = crate::filters::PsFilter::parse(engine, q.get("filters"))?;
     let limit = q.int("limit")?.filter(|l| *l > 0);
     let all = q.bool("all") || limit.is_some() || filters.implies_all();
+    let size = q.bool("size");
     let mut out = Vec::new();
     for c in engine.list() {
         if !all && !c.state.running && !c.state.restarting {
@@ -232,25 +278,7 @@ fn list(engine: &Arc<Engine>, q: &Query, _ver: (u32, u32)) -> R {
         if !filters.matches(engine, &c) {
             continue;
         }
-        let mode = match c.host_config.network_mode.as_str() {
-            "" | "default" => "bridge".to_string(),
-            m => m.to_string(),
-        };
-        out.push(json!({
-            "Id": c.id,
-            "Names": [format!("/{}", c.name)],
-            "Image": c.config.image,
-            "ImageID": c.image_id,
-            "Command": command_text(&c),
-            "Created": unix_secs(&c.created),
-            "Ports": engine.ports_list(&c),
-            "Labels": c.config.labels.clone().unwrap_or_default(),
-            "State": c.state.status.as_str(),
-            "Status": status_text(&c),
-            "HostConfig": {"NetworkMode": mode},
-            "NetworkSettings": {"Networks": engine.network_settings(&c)["Networks"].clone()},
-            "Mounts": engine.mounts_json(&c),
-        }));
+        out.push(summary(engine, &c, size));
         if let Some(l) = limit {
             if out.len() as i64 >= l {
                 break;
@@ -260,16 +288,30 @@ fn list(engine: &Arc<Engine>, q: &Query, _ver: (u32, u32)) -> R {
     Ok(json(200, &out))
 }
 
-async fn prune(engine: &Arc<Engine>) -> R {
+/// `POST /containers/prune`: removes every stopped container (filters are refused: berth
+/// implements none for this endpoint yet).
+async fn prune(engine: &Arc<Engine>, q: &Query) -> R {
+    let filters = crate::util::parse_filters(q.get("filters"))?;
+    if let Some(k) = filters.keys().next() {
+        return Err(EngineError::InvalidParameter(format!(
+            "invalid filter '{k}': container prune filters are not implemented by berth"
+        )));
+    }
     let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
     for c in engine.list() {
-        if !c.state.running && engine.remove(&c.id, false).await.is_ok() {
+        if c.state.running {
+            continue;
+        }
+        let rw = engine.container_size(&c).rw;
+        if engine.remove(&c.id, false).await.is_ok() {
             deleted.push(c.id);
+            reclaimed += rw;
         }
     }
     Ok(json(
         200,
-        &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}),
+        &json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}),
     ))
 }
 
@@ -478,54 +520,69 @@ fn parse_ps(out: &str, pids: &[i64]) -> Result<(Vec<String>, Vec<Vec<String>>), 
     Ok((titles, procs))
 }
 
+/// `GET /containers/{id}/stats`: a sample every second (`stream`, the default), or one
+/// answer (`stream=false`: two samples a second apart so `precpu_stats` is filled;
+/// `one-shot=true` with it: one sample at once, `precpu_stats` empty), as dockerd.
 fn stats(engine: &Arc<Engine>, id: &str, q: &Query) -> R {
     let c = engine.get(id)?;
-    let stream = q.bool_or("stream", true) && !q.bool("one-shot");
+    let stream = q.bool_or("stream", true);
+    let one_shot = q.bool("one-shot");
+    if one_shot && stream {
+        return Err(EngineError::InvalidParameter(
+            "cannot have stream=true and one-shot=true".into(),
+        ));
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let engine = engine.clone();
     let cid = c.id.clone();
     tokio::spawn(async move {
-        let zero = || {
-            (
-                json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0}),
-                json!({}),
-                json!({}),
-            )
-        };
         let take = |pid: i64| async move {
             if pid > 0 {
                 tokio::task::spawn_blocking(move || engine::stats::sample(pid))
                     .await
-                    .unwrap_or_else(|_| zero())
+                    .unwrap_or_else(|_| engine::stats::empty())
             } else {
-                zero()
+                engine::stats::empty()
             }
         };
-        let mut pre = (zero().0, engine::engine::now());
-        let mut first = true;
-        loop {
-            let Ok(c) = engine.get(&cid) else { return };
+        let running_pid = |engine: &Arc<Engine>| -> Option<(Container, i64)> {
+            let c = engine.get(&cid).ok()?;
             let pid = if c.state.running { c.state.pid } else { 0 };
-            if first && !stream && pid > 0 {
-                // One answer: take a reference sample first so the CPU % means something.
-                pre = (take(pid).await.0, engine::engine::now());
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            Some((c, pid))
+        };
+        let zero_cpu = || json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}});
+        let mut pre = (zero_cpu(), engine::types::ZERO_TIME.to_string());
+        if !stream && !one_shot {
+            if let Some((_, pid)) = running_pid(&engine) {
+                if pid > 0 {
+                    pre = (take(pid).await["cpu_stats"].clone(), engine::engine::now());
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
             }
-            let (cpu, mem, pids) = take(pid).await;
+        }
+        loop {
+            let Some((c, pid)) = running_pid(&engine) else {
+                return;
+            };
+            let s = take(pid).await;
             let now = engine::engine::now();
             let v = json!({
                 "read": now, "preread": pre.1, "name": format!("/{}", c.name), "id": c.id,
-                "pids_stats": pids, "blkio_stats": {}, "num_procs": 0, "storage_stats": {},
-                "cpu_stats": cpu, "precpu_stats": pre.0, "memory_stats": mem, "networks": {},
+                "pids_stats": s["pids_stats"], "blkio_stats": s["blkio_stats"],
+                "num_procs": 0, "storage_stats": {},
+                "cpu_stats": s["cpu_stats"], "precpu_stats": pre.0,
+                "memory_stats": s["memory_stats"], "networks": s["networks"],
             });
             let mut line = serde_json::to_vec(&v).unwrap_or_default();
             line.push(b'\n');
-            if tx.send(line).await.is_err() || !stream || pid == 0 {
+            if tx.send(line).await.is_err() || !stream {
                 return;
             }
-            pre = (cpu, now);
-            first = false;
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            pre = (s["cpu_stats"].clone(), now);
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = tx.closed() => return,
+            }
         }
     });
     Ok(Response::builder()

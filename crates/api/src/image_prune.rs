@@ -5,7 +5,7 @@ use engine::images::map_err;
 use engine::{Engine, EngineError};
 use image::DeleteItem;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn label_match(labels: &BTreeMap<String, String>, want: &str) -> bool {
@@ -58,7 +58,7 @@ pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp, EngineError>
     let (deleted, reclaimed) = tokio::task::spawn_blocking(move || {
         let images = e.images.store.list().map_err(map_err)?;
         let mut out: Vec<Value> = Vec::new();
-        let mut reclaimed = 0u64;
+        let layers_before = crate::df::layer_map(&e)?;
         for img in images {
             if dangling_only && !img.repo_tags.is_empty() {
                 continue;
@@ -79,9 +79,6 @@ pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp, EngineError>
                     continue;
                 }
             }
-            // Layers still used by another image are kept by the store: count only the
-            // image's own size when it leaves the store for good.
-            let before: HashSet<String> = layer_set(&e);
             match e.images.store.remove(&img.id, true) {
                 Ok(items) => {
                     for i in items {
@@ -90,15 +87,14 @@ pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp, EngineError>
                             DeleteItem::Deleted(id) => json!({"Deleted": id}),
                         });
                     }
-                    let after = layer_set(&e);
-                    if before.len() > after.len() {
-                        reclaimed += img.size;
-                    }
                 }
                 Err(image::ImageError::NotFound(_)) => {}
                 Err(err) => return Err(map_err(err)),
             }
         }
+        // Layers still used by another image stay: only the bytes of layers that left the
+        // store are reclaimed.
+        let reclaimed = crate::df::freed(&layers_before, &crate::df::layer_map(&e)?);
         Ok::<_, EngineError>((out, reclaimed))
     })
     .await
@@ -107,16 +103,4 @@ pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp, EngineError>
         200,
         &json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed}),
     ))
-}
-
-fn layer_set(e: &Engine) -> HashSet<String> {
-    e.images
-        .store
-        .list()
-        .map(|l| {
-            l.into_iter()
-                .flat_map(|i| i.config.rootfs.diff_ids)
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -5,6 +5,7 @@ mod archive;
 mod bodypipe;
 mod build;
 mod containers;
+mod df;
 mod events;
 mod exec;
 pub mod filters;

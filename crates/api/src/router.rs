@@ -69,7 +69,13 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (Some("images"), _) => images::route(engine, req, m, &path["/images".len()..], q, api_ver).await,
         (Some("commit"), 1) if *m == Method::POST => crate::archive::commit(engine, req, &q).await,
         (Some("build"), 1) if *m == Method::POST => crate::build::build(engine, req, q).await,
-        (Some("volumes"), _) => volumes::route(engine, req, m, &segs[1..], q).await,
+        (Some("build"), 2) if *m == Method::POST && segs[1] == "prune" => {
+            crate::df::build_prune(&engine, &q).await.unwrap_or_else(|e| crate::util::engine_error(&e))
+        }
+        (Some("system"), 2) if *m == Method::GET && segs[1] == "df" => {
+            crate::df::df(&engine, &q).await.unwrap_or_else(|e| crate::util::engine_error(&e))
+        }
+        (Some("volumes"), _) => volumes::route(engine, req, m, &segs[1..], q, api_ver).await,
         (Some("networks"), _) => crate::networks::route(engine, req, m, &segs[1..], q).await,
         (Some("swarm" | "services" | "nodes" | "tasks" | "secrets" | "configs"), _) => error_resp(
             503,

@@ -148,7 +148,7 @@ pub fn info(engine: &Arc<Engine>) -> Resp {
             "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
             "LiveRestoreEnabled": true,
             "Isolation": "",
-            "InitBinary": "",
+            "InitBinary": cfg.init_path.to_string_lossy(),
             "SecurityOptions": cfg.security.info_options(),
             "Warnings": []
         }),

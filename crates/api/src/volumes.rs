@@ -28,11 +28,12 @@ pub async fn route(
     m: &Method,
     segs: &[&str],
     q: Query,
+    ver: (u32, u32),
 ) -> Resp {
     let res = match (m, segs) {
         (&Method::GET, []) => list(&engine, &q).await,
         (&Method::POST, ["create"]) => create(&engine, req).await,
-        (&Method::POST, ["prune"]) => prune(&engine, &q).await,
+        (&Method::POST, ["prune"]) => prune(&engine, &q, ver).await,
         (&Method::GET, [name]) => {
             let name = name.to_string();
             blocking(&engine, move |s| s.get(&name))
@@ -107,8 +108,14 @@ async fn create(engine: &Arc<Engine>, req: Request<Incoming>) -> R {
     Ok(json(201, &v))
 }
 
-async fn prune(engine: &Arc<Engine>, q: &Query) -> R {
-    let opts = volume::PruneOptions::from_map(&filters(q)?).map_err(EngineError::from)?;
+/// `POST /volumes/prune`: API 1.42+ prunes anonymous volumes unless `all=true`; older
+/// clients get every unused volume, as dockerd does.
+async fn prune(engine: &Arc<Engine>, q: &Query, ver: (u32, u32)) -> R {
+    let map = filters(q)?;
+    let mut opts = volume::PruneOptions::from_map(&map).map_err(EngineError::from)?;
+    if ver < (1, 42) && !map.contains_key("all") {
+        opts.all = true;
+    }
     let report = blocking(engine, move |s| s.prune(&opts)).await?;
     Ok(json(200, &report))
 }

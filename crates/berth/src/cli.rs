@@ -100,6 +100,15 @@ pub enum Command {
     Diff(crate::cmd::commit::DiffArgs),
     /// Show the history of an image
     History(crate::cmd::registry::HistoryArgs),
+    /// Update configuration of one or more containers
+    Update(crate::cmd::update::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(crate::cmd::stats::StatsArgs),
+    /// Manage berth (df, prune, info, events)
+    #[command(subcommand)]
+    System(crate::cmd::sysdf::SystemCommand),
+    /// Get real time events from the server
+    Events(crate::cmd::sysdf::EventsArgs),
     /// Run berth's own registry server
     #[command(subcommand)]
     Registry(crate::cmd::registry::RegistryCommand),
@@ -165,6 +174,12 @@ pub struct ContainerOpts {
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// More resource limits.
+    #[command(flatten)]
+    pub resources: crate::cmd::resources::ResourceFlags,
+    /// Namespace modes, groups, sysctls, OOM settings, domain name.
+    #[command(flatten)]
+    pub more: crate::cmd::runflags::RunFlags,
     /// Connect a container to a network
     #[arg(long = "network", alias = "net", value_name = "network")]
     pub network: Option<String>,
@@ -204,7 +219,7 @@ pub struct ContainerOpts {
     /// Healthcheck flags.
     #[command(flatten)]
     pub health: crate::cmd::health::HealthFlags,
-    /// Device, group and namespace flags.
+    /// Device and annotation flags.
     #[command(flatten)]
     pub isolation: crate::cmd::isolation::IsolationFlags,
     /// Run an init inside the container that forwards signals and reaps processes
@@ -326,6 +341,9 @@ pub struct PsArgs {
     /// Show the latest created container (includes all states)
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// Display total file sizes
+    #[arg(short = 's', long)]
+    pub size: bool,
 }
 
 /// `berth logs`.
@@ -366,6 +384,9 @@ pub struct ExecArgs {
     /// Set environment variables
     #[arg(short = 'e', long = "env", value_name = "list")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub workdir: Option<String>,
@@ -441,6 +462,9 @@ pub struct InspectArgs {
     /// Only inspect objects of the given type (container or image)
     #[arg(long = "type", value_name = "string")]
     pub kind: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long)]
+    pub size: bool,
     /// Objects.
     #[arg(required = true, value_name = "NAME|ID")]
     pub names: Vec<String>,
@@ -567,6 +591,10 @@ pub enum ContainerCommand {
     Commit(crate::cmd::commit::CommitArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(crate::cmd::commit::DiffArgs),
+    /// Update configuration of one or more containers
+    Update(crate::cmd::update::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(crate::cmd::stats::StatsArgs),
     /// Create and run a new container from an image
     Run(RunArgs),
     /// Create a new container

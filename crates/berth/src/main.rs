@@ -83,6 +83,10 @@ async fn dispatch_inner(client: Arc<Client>, command: Command) -> anyhow::Result
         Command::Commit(a) => commit::commit(&client, a).await,
         Command::Diff(a) => commit::diff(&client, a).await,
         Command::History(a) => registry::history(&client, a).await,
+        Command::Update(a) => update::update(&client, a).await,
+        Command::Stats(a) => stats::stats(client, a).await,
+        Command::System(c) => sysdf::run(&client, c).await,
+        Command::Events(a) => sysdf::events(&client, a).await,
         Command::Registry(c) => registry::registry(c).await,
         Command::Compose(a) => compose::compose(client, a).await,
         Command::Version => system::version(&client).await,
@@ -119,6 +123,8 @@ async fn container_verb(client: Arc<Client>, c: ContainerCommand) -> anyhow::Res
         ContainerCommand::Cp(a) => dispatch(client, Command::Cp(a)).await,
         ContainerCommand::Commit(a) => dispatch(client, Command::Commit(a)).await,
         ContainerCommand::Diff(a) => dispatch(client, Command::Diff(a)).await,
+        ContainerCommand::Update(a) => dispatch(client, Command::Update(a)).await,
+        ContainerCommand::Stats(a) => dispatch(client, Command::Stats(a)).await,
     }
 }
 

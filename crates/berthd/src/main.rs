@@ -49,6 +49,12 @@ struct Args {
     /// Set no_new_privs on every container unless it asks otherwise.
     #[arg(long = "no-new-privileges")]
     no_new_privileges: bool,
+    /// Run an init inside every container that does not say otherwise (`HostConfig.Init`).
+    #[arg(long)]
+    init: bool,
+    /// The init binary (default: berth-init next to berthd).
+    #[arg(long = "init-path", value_name = "PATH")]
+    init_path: Option<PathBuf>,
     #[command(flatten)]
     net: net::NetArgs,
 }
@@ -167,6 +173,13 @@ async fn run(args: Args, data_root: PathBuf) -> Result<()> {
         .monitor
         .clone()
         .unwrap_or_else(|| sibling("berth-monitor"));
+    let init_path = args
+        .init_path
+        .clone()
+        .unwrap_or_else(|| sibling("berth-init"));
+    if args.init_path.is_some() && !init_path.is_file() {
+        anyhow::bail!("--init-path {}: no such file", init_path.display());
+    }
     let tls = args.hosts.tls_on();
     let addrs: Vec<hosts::Addr> = if args.hosts.host.is_empty() {
         vec![hosts::Addr::Unix(exec_root.join("berthd.sock"))]
@@ -201,6 +214,8 @@ async fn run(args: Args, data_root: PathBuf) -> Result<()> {
             monitor,
             security,
             log,
+            init: args.init,
+            init_path,
         },
         net_cfg,
     )

@@ -3,7 +3,7 @@
 //! image id the step produced. Survives daemon restarts; a hit whose image is gone is a miss.
 
 use crate::error::{BuildError, Result};
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -77,6 +77,30 @@ impl Cache {
         let tx = self.db.begin_read().map_err(db_err)?;
         let t = tx.open_table(STEPS).map_err(db_err)?;
         Ok(t.get(key).map_err(db_err)?.map(|v| v.value().to_string()))
+    }
+
+    /// Every entry: (key, image id).
+    pub fn entries(&self) -> Result<Vec<(String, String)>> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(STEPS).map_err(db_err)?;
+        let mut out = Vec::new();
+        for e in t.iter().map_err(db_err)? {
+            let (k, v) = e.map_err(db_err)?;
+            out.push((k.value().to_string(), v.value().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Deletes the entries `keys` (`docker builder prune`).
+    pub fn remove(&self, keys: &[String]) -> Result<()> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(STEPS).map_err(db_err)?;
+            for k in keys {
+                t.remove(k.as_str()).map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
     }
 
     /// Records `key` → `image_id`.

@@ -29,6 +29,10 @@ pub struct EngineConfig {
     pub security: crate::security::SecurityDefaults,
     /// The daemon-wide log driver and options (`berthd --log-driver --log-opt`).
     pub log: crate::logconfig::LogConfig,
+    /// `berthd --init`: containers whose `HostConfig.Init` is null get the init.
+    pub init: bool,
+    /// `berthd --init-path`: the init binary bind-mounted at `/sbin/docker-init`.
+    pub init_path: PathBuf,
 }
 
 /// An attach waiting for the container's next start.
@@ -267,7 +271,22 @@ impl Engine {
         crate::health::merge(&mut cfg, icfg.extra.get("Healthcheck"));
         crate::health::validate(&cfg)?;
         crate::restart::validate(&host_config)?;
+        crate::init::check(&host_config, &self.cfg)?;
+        crate::hostopts::check(&host_config)?;
         let warnings = crate::fields::check(&cfg, &host_config)?;
+        for key in ["PidMode", "IpcMode"] {
+            let mode = host_config
+                .extra
+                .get(key)
+                .and_then(serde_json::Value::as_str);
+            if let Some(other) = mode.and_then(|m| m.strip_prefix("container:")) {
+                if self.get(other).is_err() {
+                    return Err(EngineError::InvalidParameter(format!(
+                        "HostConfig.{key}: No such container: {other}"
+                    )));
+                }
+            }
+        }
         crate::devices::resolve(&host_config)?;
         crate::devices::cgroup_rules(&host_config)?;
         let wants_gateway = host_config
@@ -279,12 +298,6 @@ impl Engine {
             return Err(EngineError::InvalidParameter(
                 "unable to derive the IP value for host-gateway: the daemon has no default bridge"
                     .into(),
-            ));
-        }
-        if host_config.extra.get("Init") == Some(&serde_json::Value::Bool(true)) {
-            // Not implemented yet: refused rather than accepted and ignored.
-            return Err(EngineError::InvalidParameter(
-                "unsupported: HostConfig.Init (--init) is not implemented by berth yet".into(),
             ));
         }
         let mut args: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
@@ -299,10 +312,10 @@ impl Engine {
             .unwrap_or_default();
         crate::storage_opt::check(&host_config.extra, &self.paths.image_root())?;
         let mount_reqs = crate::mounts::requests(self, &cfg, &host_config, &image_volumes)?;
-        if host_config.memory > 0 && host_config.memory < 6 * 1024 * 1024 {
-            return Err(EngineError::InvalidParameter(
-                "Minimum memory limit allowed is 6MB".into(),
-            ));
+        crate::resources::validate(&host_config, self.swap_ok)?;
+        if host_config.memory > 0 && host_config.memory_swap == 0 && self.swap_ok {
+            // Docker's default, kept in the record so `update` knows the swap limit in force.
+            host_config.memory_swap = crate::resources::effective_swap(&host_config);
         }
         let id = random_id();
         let host_net = host_config.network_mode == "host";

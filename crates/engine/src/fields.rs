@@ -111,10 +111,6 @@ pub const HOST_CONFIG: &[(&str, Support)] = &[
         Support::Refused("berth places every container under its own berth/ cgroup"),
     ),
     (
-        "BlkioWeight",
-        Support::Refused("block IO weights are not implemented by berth yet"),
-    ),
-    (
         "BlkioWeightDevice",
         Support::Refused("per-device block IO weights are not implemented by berth"),
     ),
@@ -141,18 +137,6 @@ pub const HOST_CONFIG: &[(&str, Support)] = &[
     (
         "CpuRealtimeRuntime",
         Support::Refused("real-time CPU scheduling is not implemented by berth"),
-    ),
-    (
-        "CpusetCpus",
-        Support::Refused("cpusets are not implemented by berth yet"),
-    ),
-    (
-        "CpusetMems",
-        Support::Refused("cpusets are not implemented by berth yet"),
-    ),
-    (
-        "MemoryReservation",
-        Support::Refused("memory reservations are not implemented by berth yet"),
     ),
     (
         "DeviceRequests",

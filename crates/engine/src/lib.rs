@@ -2,6 +2,7 @@
 //! watching. The `api` crate serves it over the Docker Engine API.
 
 pub mod archive;
+pub mod cgroups;
 pub mod commit;
 pub mod devices;
 pub mod engine;
@@ -11,7 +12,9 @@ pub mod exec;
 pub mod fields;
 pub mod files;
 pub mod health;
+pub mod hostopts;
 pub mod images;
+pub mod init;
 pub mod lifecycle;
 pub mod logconfig;
 pub mod logread;
@@ -23,6 +26,7 @@ pub mod networking;
 pub mod paths;
 mod pidfd;
 mod reconcile;
+pub mod resources;
 pub mod restart;
 pub mod seccomp;
 pub mod security;
@@ -33,6 +37,8 @@ pub mod stats;
 pub mod storage_opt;
 pub mod store;
 pub mod types;
+pub mod update;
+pub mod usage;
 pub mod user;
 
 pub use engine::{Engine, EngineConfig};

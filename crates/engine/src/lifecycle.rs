@@ -275,13 +275,7 @@ impl Engine {
         let lowers = self.images.lowers(&img)?;
         let rootfs = self.images.mount(&c.id, &lowers)?;
         let mut u = user::resolve(&rootfs, &c.config.user)?;
-        let group_add: Vec<String> = c
-            .host_config
-            .extra
-            .get("GroupAdd")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
-        user::add_groups(&rootfs, &mut u, &group_add)?;
+        user::add_groups(&rootfs, &mut u, &crate::hostopts::group_add(&c.host_config))?;
         let devices = crate::devices::resolve(&c.host_config)?;
         let device_rules = crate::devices::cgroup_rules(&c.host_config)?;
         let shared = self.shared_namespaces(c)?;
@@ -347,6 +341,7 @@ impl Engine {
         };
         let mut spec = spec::generate(c, &inputs);
         crate::shared_ns::apply(&mut spec, &shared);
+        crate::init::apply(&mut spec, &c.host_config, &self.cfg);
         crate::security::apply(&mut spec, &security);
         crate::networking::apply_netns(&mut spec, &netns);
         let bundle = self.paths.bundle(&c.id);

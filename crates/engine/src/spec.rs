@@ -273,48 +273,8 @@ fn resources(c: &Container, swap_ok: bool, extra_rules: &[Value]) -> Value {
         devices.extend(extra_rules.iter().cloned());
     }
     let mut r = json!({ "devices": devices });
-    if h.memory > 0 {
-        let mut mem = json!({ "limit": h.memory });
-        if swap_ok {
-            let swap = match h.memory_swap {
-                0 => h.memory * 2,
-                s => s,
-            };
-            mem["swap"] = json!(swap);
-        }
-        r["memory"] = mem;
-    }
-    if let Some(sw) = h.extra.get("MemorySwappiness").and_then(Value::as_i64) {
-        if (0..=100).contains(&sw) {
-            r["memory"]["swappiness"] = json!(sw);
-        }
-    }
-    if h.extra.get("OomKillDisable") == Some(&Value::Bool(true)) {
-        r["memory"]["disableOOMKiller"] = json!(true);
-    }
-    let mut cpu = serde_json::Map::new();
-    if h.cpu_shares > 0 {
-        cpu.insert("shares".into(), json!(h.cpu_shares));
-    }
-    if h.nano_cpus > 0 {
-        let period: i64 = 100_000;
-        cpu.insert("period".into(), json!(period));
-        cpu.insert("quota".into(), json!(h.nano_cpus * period / 1_000_000_000));
-    } else {
-        if h.cpu_period > 0 {
-            cpu.insert("period".into(), json!(h.cpu_period));
-        }
-        if h.cpu_quota > 0 {
-            cpu.insert("quota".into(), json!(h.cpu_quota));
-        }
-    }
-    if !cpu.is_empty() {
-        r["cpu"] = Value::Object(cpu);
-    }
-    if let Some(p) = h.pids_limit {
-        if p > 0 {
-            r["pids"] = json!({ "limit": p });
-        }
+    if let Value::Object(m) = &mut r {
+        m.extend(crate::resources::oci(h, swap_ok, false));
     }
     r
 }

@@ -116,6 +116,14 @@ pub struct HostConfig {
     pub cpu_quota: i64,
     /// Pids limit (0/-1/null = unset).
     pub pids_limit: Option<i64>,
+    /// Soft memory limit in bytes (`--memory-reservation`).
+    pub memory_reservation: i64,
+    /// CPUs the container may run on (`--cpuset-cpus`, e.g. `0-1`).
+    pub cpuset_cpus: String,
+    /// Memory nodes the container may use (`--cpuset-mems`).
+    pub cpuset_mems: String,
+    /// Relative block I/O weight, 10..=1000 (0 = unset).
+    pub blkio_weight: u16,
     /// Extra /etc/hosts lines `host:ip`.
     pub extra_hosts: Option<Vec<String>>,
     /// DNS servers.

@@ -600,6 +600,29 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// Size in bytes of every layer of image `id`, in chain order (`diff_id`, size);
+    /// a size recorded as unknown is measured on disk.
+    pub fn layer_sizes(&self, id: &str) -> Result<Vec<(String, u64)>> {
+        let state = self.meta.load()?;
+        let r = resolve(&state, id)?;
+        let Some(img) = state.images.get(&r.id) else {
+            return Err(ImageError::NotFound(id.to_string()));
+        };
+        img.config
+            .rootfs
+            .diff_ids
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let size = match img.layer_sizes.get(i) {
+                    Some(s) => *s,
+                    None => dir_size(&self.layer_dir(&Digest::parse(d)?)),
+                };
+                Ok((d.clone(), size))
+            })
+            .collect()
+    }
+
     /// Tags the image `id_or_ref` as `new_ref` (moving the tag if it named another image).
     pub fn tag(&self, id_or_ref: &str, new_ref: &str) -> Result<()> {
         let r = Reference::parse(new_ref)?;
@@ -839,7 +862,7 @@ fn known_layer_size(state: &State, diff_id: &str) -> Option<u64> {
 }
 
 /// Bytes of regular files under `dir` (symlinks not followed; hard links counted once).
-fn dir_size(dir: &Path) -> u64 {
+pub fn dir_size(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let mut seen = std::collections::HashSet::new();
     let mut total = 0;

@@ -592,9 +592,27 @@ fn health_restart_policies_after_a_daemon_restart() {
     }
 }
 
+/// `--init` is implemented now (tests/init.rs): a healthcheck runs beside berth-init as PID 1.
 #[test]
-fn health_init_is_refused_until_implemented() {
+fn health_with_init_runs_under_berth_init() {
     let d = Daemon::with_busybox();
-    let e = d.berth(["create", "--init", "busybox", "true"]).err();
-    assert!(e.contains("HostConfig.Init"), "{e}");
+    let n = unique("hcinit");
+    d.berth([
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &n,
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "200ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    wait_for(&d, &n, "{{.State.Health.Status}}", "healthy", 10);
+    let init = d.berth(["exec", &n, "cat", "/proc/1/cmdline"]).ok();
+    assert!(init.starts_with("/sbin/docker-init"), "{init:?}");
 }

@@ -53,7 +53,8 @@ fn env_entry(entry: &str) -> Option<String> {
     }
 }
 
-fn read_env_file(path: &str) -> Result<Vec<String>> {
+/// Docker's `--env-file`: `K=V` lines (`K` alone takes the local value), `#` comments.
+pub fn read_env_file(path: &str) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("open {path}"))?;
     Ok(text
         .lines()
@@ -127,6 +128,8 @@ pub fn build_config(opts: &ContainerOpts, attach: bool) -> Result<Value> {
     if let Some(p) = opts.pids_limit {
         host["PidsLimit"] = json!(p);
     }
+    opts.resources.apply(&mut host)?;
+    opts.more.apply(&mut config, &mut host)?;
     add_extended(opts, &mut config, &mut host)?;
     config["HostConfig"] = host;
     crate::cmd::network::apply_run_flags(opts, &mut config)?;
@@ -295,7 +298,7 @@ fn add_extended(opts: &ContainerOpts, config: &mut Value, host: &mut Value) -> R
         host["Init"] = json!(true);
     }
     opts.health.apply(config)?;
-    opts.isolation.apply(config, host)?;
+    opts.isolation.apply(host)?;
     if !opts.add_host.is_empty() {
         host["ExtraHosts"] = json!(opts.add_host);
     }

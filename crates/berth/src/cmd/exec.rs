@@ -20,12 +20,18 @@ pub async fn exec(client: Arc<Client>, args: ExecArgs) -> Result<i32> {
         return Err(Exit(1).into());
     }
     let attach = !args.detach;
+    // Like docker: the file's entries first, `-e` after (a later entry wins).
+    let mut env = Vec::new();
+    for f in &args.env_file {
+        env.extend(crate::cmd::container::read_env_file(f)?);
+    }
+    env.extend(args.env.iter().cloned());
     let mut body = json!({
         "AttachStdin": attach && args.interactive,
         "AttachStdout": attach,
         "AttachStderr": attach,
         "Tty": args.tty,
-        "Env": args.env,
+        "Env": env,
         "Cmd": cmd,
         "Privileged": args.privileged,
     });

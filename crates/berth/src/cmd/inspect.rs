@@ -8,13 +8,22 @@ use crate::cli::InspectArgs;
 use crate::client::{enc, is_status, Client};
 use crate::template;
 
-async fn find(client: &Client, name: &str, kind: Option<&str>) -> Result<Option<Value>> {
+async fn find(
+    client: &Client,
+    name: &str,
+    kind: Option<&str>,
+    size: bool,
+) -> Result<Option<Value>> {
     let n = enc(name);
+    let q = if size { "?size=1" } else { "" };
     let paths: Vec<String> = match kind {
-        Some("container") => vec![format!("/containers/{n}/json")],
+        Some("container") => vec![format!("/containers/{n}/json{q}")],
         Some("image") => vec![format!("/images/{n}/json")],
         Some(other) => bail!("\"{other}\" is not a valid value for --type"),
-        None => vec![format!("/containers/{n}/json"), format!("/images/{n}/json")],
+        None => vec![
+            format!("/containers/{n}/json{q}"),
+            format!("/images/{n}/json"),
+        ],
     };
     for p in paths {
         match client.get(&p).await {
@@ -40,7 +49,7 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<i32> {
     let mut found = Vec::new();
     let mut failed = false;
     for name in &args.names {
-        match find(client, name, args.kind.as_deref()).await? {
+        match find(client, name, args.kind.as_deref(), args.size).await? {
             Some(v) => found.push(v),
             None => {
                 let what = match args.kind.as_deref() {

@@ -1,12 +1,12 @@
-//! `run`/`create` flags for devices, groups and the namespaces a container shares:
-//! `--device --device-cgroup-rule --group-add --pid --ipc --uts --userns --cgroupns
-//! --domainname --sysctl --annotation`, with docker's syntax.
+//! `run`/`create` flags for devices and runtime annotations: `--device
+//! --device-cgroup-rule --annotation`, with docker's syntax (the namespace and group flags
+//! are in `runflags`).
 
 use anyhow::{anyhow, Result};
 use clap::Args;
 use serde_json::{json, Map, Value};
 
-/// Docker's device, group and namespace flags.
+/// Docker's device and annotation flags.
 #[derive(Args, Debug, Default)]
 pub struct IsolationFlags {
     /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS])
@@ -15,30 +15,6 @@ pub struct IsolationFlags {
     /// Add a rule to the cgroup allowed devices list ("c 1:3 rwm")
     #[arg(long = "device-cgroup-rule", value_name = "list")]
     pub device_cgroup_rule: Vec<String>,
-    /// Add additional groups to join
-    #[arg(long = "group-add", value_name = "list")]
-    pub group_add: Vec<String>,
-    /// PID namespace to use (host, container:<name|id>)
-    #[arg(long = "pid", value_name = "string")]
-    pub pid: Option<String>,
-    /// IPC mode to use (private, shareable, host, none, container:<name|id>)
-    #[arg(long = "ipc", value_name = "string")]
-    pub ipc: Option<String>,
-    /// UTS namespace to use (host)
-    #[arg(long = "uts", value_name = "string")]
-    pub uts: Option<String>,
-    /// User namespace to use (host)
-    #[arg(long = "userns", value_name = "string")]
-    pub userns: Option<String>,
-    /// Cgroup namespace to use (host, private)
-    #[arg(long = "cgroupns", value_name = "string")]
-    pub cgroupns: Option<String>,
-    /// Container NIS domain name
-    #[arg(long = "domainname", value_name = "string")]
-    pub domainname: Option<String>,
-    /// Sysctl options (KEY=VALUE)
-    #[arg(long = "sysctl", value_name = "map")]
-    pub sysctl: Vec<String>,
     /// Add an annotation to the container (passed through to the OCI runtime) (KEY=VALUE)
     #[arg(long = "annotation", value_name = "map")]
     pub annotation: Vec<String>,
@@ -74,33 +50,13 @@ fn key_values(list: &[String], flag: &str) -> Result<Map<String, Value>> {
 
 impl IsolationFlags {
     /// Writes the flags into the create body's `Config` and `HostConfig`.
-    pub fn apply(&self, config: &mut Value, host: &mut Value) -> Result<()> {
+    pub fn apply(&self, host: &mut Value) -> Result<()> {
         if !self.device.is_empty() {
             let d: Result<Vec<Value>> = self.device.iter().map(|s| device(s)).collect();
             host["Devices"] = Value::Array(d?);
         }
         if !self.device_cgroup_rule.is_empty() {
             host["DeviceCgroupRules"] = json!(self.device_cgroup_rule);
-        }
-        if !self.group_add.is_empty() {
-            host["GroupAdd"] = json!(self.group_add);
-        }
-        for (key, v) in [
-            ("PidMode", &self.pid),
-            ("IpcMode", &self.ipc),
-            ("UTSMode", &self.uts),
-            ("UsernsMode", &self.userns),
-            ("CgroupnsMode", &self.cgroupns),
-        ] {
-            if let Some(v) = v {
-                host[key] = json!(v);
-            }
-        }
-        if let Some(d) = &self.domainname {
-            config["Domainname"] = json!(d);
-        }
-        if !self.sysctl.is_empty() {
-            host["Sysctls"] = Value::Object(key_values(&self.sysctl, "sysctl")?);
         }
         if !self.annotation.is_empty() {
             host["Annotations"] = Value::Object(key_values(&self.annotation, "annotation")?);

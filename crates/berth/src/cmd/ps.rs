@@ -124,7 +124,10 @@ fn row(c: &Value, no_trunc: bool) -> Value {
         "Ports": ports(c.get("Ports").unwrap_or(&Value::Null)),
         "State": s("State"),
         "Status": s("Status"),
-        "Size": "",
+        "Size": match (c.get("SizeRw").and_then(Value::as_f64), c.get("SizeRootFs").and_then(Value::as_f64)) {
+            (Some(rw), Some(root)) => format!("{} (virtual {})", crate::format::human_size(rw), crate::format::human_size(root)),
+            _ => String::new(),
+        },
         "Names": names.join(","),
         "Labels": joined_labels(c.get("Labels")),
         "Mounts": mounts.join(","),
@@ -146,6 +149,9 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<i32> {
     }
     if let Some(f) = filters_query(&args.filter) {
         query.push(format!("filters={f}"));
+    }
+    if args.size {
+        query.push("size=1".to_string());
     }
     let path = if query.is_empty() {
         "/containers/json".to_string()
@@ -179,6 +185,12 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<i32> {
     let format = args.format.as_deref().unwrap_or(DEFAULT_FORMAT);
     let format = if format == "table" {
         DEFAULT_FORMAT
+    } else {
+        format
+    };
+    let with_size = format!("{DEFAULT_FORMAT}\t{{{{.Size}}}}");
+    let format = if args.size && args.format.is_none() {
+        with_size.as_str()
     } else {
         format
     };

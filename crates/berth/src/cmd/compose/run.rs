@@ -95,6 +95,7 @@ pub async fn exec(client: Arc<Client>, p: &Project, a: ExecArgs) -> Result<i32> 
         tty,
         detach: a.detach,
         env: a.env,
+        env_file: Vec::new(),
         workdir: a.workdir,
         user: a.user,
         privileged: a.privileged,

@@ -45,6 +45,10 @@ print_table() {
 trap print_table EXIT
 
 run_suite build cargo build --release --workspace --quiet
+# Style gates: formatting and clippy with warnings as errors (the same release profile, so
+# clippy reuses the build's dependency artifacts).
+run_suite fmt cargo fmt --all -- --check
+run_suite clippy cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 run_suite build-tests cargo test --release --workspace --no-run --quiet
 
 # Every test binary of the workspace in one cargo run (one feature resolution, no rebuilds);

@@ -193,7 +193,7 @@ impl Daemon {
         self.child.as_ref().map(|c| c.id())
     }
 
-    fn spawn(&mut self) {
+    fn spawn_child(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -217,6 +217,15 @@ impl Daemon {
             .spawn()
             .expect("spawn berthd");
         self.child = Some(child);
+    }
+
+    fn spawn(&mut self) {
+        self.spawn_child();
+        self.wait_ready();
+    }
+
+    /// Waits until this daemon's child answers `version` (panics if it exits or times out).
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if self.socket.exists() && self.berth(["version"]).code == 0 {
@@ -250,6 +259,16 @@ impl Daemon {
     }
 
     /// Starts berthd again on the same roots (after `kill9` or `stop`).
+    /// Sends SIGTERM and starts the next berthd at once, without waiting for the old one to
+    /// exit (as an init system's restart does); returns when the new one serves.
+    pub fn restart_at_once(&mut self) {
+        let mut old = self.child.take().expect("daemon running");
+        let _ = kill(Pid::from_raw(old.id() as i32), Signal::SIGTERM);
+        self.spawn_child();
+        let _ = old.wait();
+        self.wait_ready();
+    }
+
     pub fn restart(&mut self) {
         if self.child.is_some() {
             self.stop();
@@ -361,6 +380,20 @@ impl Daemon {
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
             .collect()
+    }
+
+    /// Removes every container (`rm -f`), stops the daemon and asserts that nothing of its
+    /// networking is left on the host (bridges, veths, netns, nft tables).
+    pub fn finish(mut self) {
+        let ids = self.container_ids();
+        if !ids.is_empty() {
+            let mut args = vec!["rm".to_string(), "-f".to_string()];
+            args.extend(ids);
+            self.berth(args).ok();
+        }
+        self.stop();
+        let left = crate::netcfg::leftovers(&self.net_tag, &self.exec_root());
+        assert!(left.is_empty(), "left behind: {left:?}\n{}", self.log());
     }
 }
 

@@ -5,7 +5,7 @@
 //! project. Each test has its own daemon, names and subnets and removes what it made.
 
 use integration::daemon::unique;
-use integration::netcfg::{leftovers, pick_subnet};
+use integration::netcfg::pick_subnet;
 use integration::Daemon;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -38,16 +38,8 @@ fn enc(v: &Value) -> String {
     out
 }
 
-fn finish(mut d: Daemon) {
-    let ids = d.container_ids();
-    if !ids.is_empty() {
-        let mut args = vec!["rm".to_string(), "-f".to_string()];
-        args.extend(ids);
-        d.berth(args).ok();
-    }
-    d.stop();
-    let left = leftovers(&d.net_tag, &d.exec_root());
-    assert!(left.is_empty(), "left behind: {left:?}\n{}", d.log());
+fn finish(d: Daemon) {
+    d.finish();
 }
 
 fn network_mode(d: &Daemon, c: &str) -> String {

@@ -6,20 +6,11 @@
 //! berth CLI, the raw API and the real docker CLI.
 
 use integration::daemon::unique;
-use integration::netcfg::leftovers;
 use integration::Daemon;
 use serde_json::{json, Value};
 
-fn finish(mut d: Daemon) {
-    let ids = d.container_ids();
-    if !ids.is_empty() {
-        let mut args = vec!["rm".to_string(), "-f".to_string()];
-        args.extend(ids);
-        d.berth(args).ok();
-    }
-    d.stop();
-    let left = leftovers(&d.net_tag, &d.exec_root());
-    assert!(left.is_empty(), "left behind: {left:?}\n{}", d.log());
+fn finish(d: Daemon) {
+    d.finish();
 }
 
 /// The default bridge's gateway: the first address of the daemon's `--bip` subnet.

@@ -377,3 +377,39 @@ fn socket_owner_group_and_mode() {
     assert!(out.stderr.contains("no-such-group-berth-test"), "{out:?}");
     assert!(!out.stderr.contains("panicked"), "{out:?}");
 }
+
+#[test]
+fn restart_right_after_sigterm_and_a_second_daemon_on_the_same_root() {
+    let mut d = Daemon::with_busybox();
+    let name = integration::unique("lk");
+    d.berth(["run", "-d", "--name", &name, "busybox", "sleep", "1000"])
+        .ok();
+    // a second berthd on the same data root: one clear line naming the owner's pid
+    let owner = d.pid().expect("running");
+    let other_root = PathBuf::from(format!("/tmp/{}", integration::unique("lk2")));
+    std::fs::create_dir_all(&other_root).unwrap();
+    let second = capture(
+        Command::new(bin("berthd"))
+            .arg("--data-root")
+            .arg(d.data_root())
+            .arg("--exec-root")
+            .arg(other_root.join("exec"))
+            .arg("-H")
+            .arg(format!("unix://{}", other_root.join("s.sock").display())),
+    );
+    let _ = std::fs::remove_dir_all(&other_root);
+    assert_ne!(second.code, 0, "{second:?}");
+    assert!(
+        second.stderr.contains(&format!("pid {owner}")) && !second.stderr.contains("panicked"),
+        "{second:?}"
+    );
+    assert!(second.stderr.trim().lines().count() <= 2, "{second:?}");
+    // an init system's restart: the next daemon starts while the last one is stopping
+    for round in 0..5 {
+        d.restart_at_once();
+        let state = d.berth(["inspect", "-f", "{{.State.Status}}", &name]).ok();
+        assert_eq!(state, "running", "round {round}:\n{}", d.log());
+    }
+    assert!(!d.log().contains("panicked"), "{}", d.log());
+    d.finish();
+}

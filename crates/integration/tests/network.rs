@@ -6,7 +6,7 @@
 //! daemon is left. Traffic only flows between 127.0.0.1, the daemon's bridges and the test's
 //! own containers.
 
-use integration::netcfg::{free_port, leftovers, pick_subnet};
+use integration::netcfg::{free_port, pick_subnet};
 use integration::{Daemon, Out};
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -113,17 +113,8 @@ fn run_in(d: &Daemon, net: &str, script: &str) -> Out {
     ])
 }
 
-/// Remove the containers and networks, stop the daemon, and assert nothing is left.
-fn finish(mut d: Daemon) {
-    let ids = d.container_ids();
-    if !ids.is_empty() {
-        let mut args = vec!["rm".to_string(), "-f".to_string()];
-        args.extend(ids);
-        d.berth(args).ok();
-    }
-    d.stop();
-    let left = leftovers(&d.net_tag, &d.exec_root());
-    assert!(left.is_empty(), "left behind: {left:?}\n{}", d.log());
+fn finish(d: Daemon) {
+    d.finish();
 }
 
 #[test]

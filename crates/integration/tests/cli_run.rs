@@ -177,8 +177,15 @@ fn stop_escalates_to_sigkill_after_timeout() {
 fn kill_with_signal_and_wait() {
     let d = Daemon::with_busybox();
     for (sig, code) in [("USR1", "42"), ("HUP", "11")] {
-        let script = format!("trap 'exit {code}' {sig}; while true; do sleep 0.1; done");
+        let script =
+            format!("trap 'exit {code}' {sig}; echo ready; while true; do sleep 0.1; done");
         let id = d.berth(["run", "-d", "busybox", "sh", "-c", &script]).ok();
+        // PID 1 ignores a signal it has no handler for: send it only once the trap is set.
+        let t0 = std::time::Instant::now();
+        while !d.berth(["logs", &id]).stdout.contains("ready") {
+            assert!(t0.elapsed().as_secs() < 20, "the trap was never set");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         d.berth(["kill", "-s", sig, &id]).ok();
         assert_eq!(d.berth(["wait", &id]).ok(), code);
     }

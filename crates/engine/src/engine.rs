@@ -436,20 +436,35 @@ impl Engine {
         force: bool,
         remove_volumes: bool,
     ) -> Result<()> {
-        let c = self.get(name_or_id)?;
-        self.restart_check_remove(&c, force)?;
-        if c.state.running {
-            if !force {
-                return Err(EngineError::Conflict(format!(
-                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                    c.id
-                )));
+        // `rm -f` of a container whose restart policy is starting it right now (the id is
+        // busy) waits for that start and kills it: the first attempt already made the restart
+        // manager forget the container, so it is not started again.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let c = self.get(name_or_id)?;
+            self.restart_check_remove(&c, force)?;
+            if c.state.running {
+                if !force {
+                    return Err(EngineError::Conflict(format!(
+                        "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                        c.id
+                    )));
+                }
+                self.kill(&c.id, "KILL").await.ok();
+                self.wait_not_running(&c.id, std::time::Duration::from_secs(30))
+                    .await;
             }
-            self.kill(&c.id, "KILL").await.ok();
-            self.wait_not_running(&c.id, std::time::Duration::from_secs(30))
-                .await;
+            match self.remove_stopped(&c.id, remove_volumes).await {
+                Err(EngineError::Conflict(_))
+                    if force
+                        && self.lock().busy.contains(&c.id)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                res => return res,
+            }
         }
-        self.remove_stopped(&c.id, remove_volumes).await
     }
 
     /// Remove a container that is not running (also used by AutoRemove, which removes its

@@ -1,27 +1,10 @@
 //! Bad input gets a clear error and changes nothing.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-
 use integration::Daemon;
 
-/// Sends one raw HTTP/1.1 request over the daemon's socket; returns (status, body).
+/// One raw HTTP/1.1 request over the daemon's socket; returns (status, body).
 fn http(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(&d.socket).expect("connect");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    let status = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
+    d.http(method, path, body)
 }
 
 #[test]
